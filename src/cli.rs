@@ -1,0 +1,188 @@
+//! Command-line front end: raw arguments → validated options → library calls.
+//!
+//! Rationale: like ripgrep and hyperfine, the binary is thin. clap parses raw
+//! arguments; [`RunOptions`] is what the core sees, with defaults filled from the
+//! scenario; everything else is the library's.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use xiang::engine::RunSettings;
+use xiang::error::Result;
+use xiang::export::{standard_exporters, write_outputs};
+use xiang::run::run_scenario;
+use xiang::scenario::{self, Scenario};
+
+/// Projects service value added, service employment and logistics for Hunan city
+/// nodes under a scenario, and reports how likely each plan target is to be met.
+#[derive(Debug, Parser)]
+#[command(name = "xiang", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario and write summary.csv, feasibility.csv, plans.csv,
+    /// feasibility.md and manifest.json.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Number of Monte Carlo draws [default: the scenario's `draws`].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        draws: Option<u64>,
+        /// Random seed [default: the scenario's `seed`].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads; results do not depend on it [default: all cores].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        threads: Option<u64>,
+        /// Output folder [default: results/<scenario name>/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check a scenario, its data and its targets without running it.
+    Validate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+    },
+    /// List the targets a scenario would evaluate, with their sources.
+    Targets {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+    },
+}
+
+/// Validated options of `xiang run`.
+#[derive(Debug, Clone)]
+struct RunOptions {
+    settings: RunSettings,
+    out: PathBuf,
+    progress: bool,
+}
+
+impl RunOptions {
+    fn new(
+        scenario: &Scenario,
+        draws: Option<u64>,
+        seed: Option<u64>,
+        threads: Option<u64>,
+        out: Option<PathBuf>,
+        quiet: bool,
+    ) -> RunOptions {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        RunOptions {
+            settings: RunSettings {
+                draws: draws.unwrap_or(scenario.draws),
+                seed: seed.unwrap_or(scenario.seed),
+                threads: threads.map_or(cores, |t| t as usize),
+            },
+            out: out.unwrap_or_else(|| Path::new("results").join(&scenario.name)),
+            progress: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            scenario,
+            draws,
+            seed,
+            threads,
+            out,
+            quiet,
+        } => {
+            let scn = scenario::load(&scenario)?;
+            let opts = RunOptions::new(&scn, draws, seed, threads, out, quiet);
+            run_command(&scn, &opts)
+        }
+        Command::Validate { scenario } => {
+            let scn = scenario::load(&scenario)?;
+            let modelled = scn.targets.iter().filter(|t| t.evaluable.is_some()).count();
+            println!(
+                "{}: valid — {} nodes, {} groups, {}–{}, {} targets in {} plans ({} modelled)",
+                scenario.display(),
+                scn.nodes.len(),
+                scn.groups.len(),
+                scn.base_year,
+                scn.horizon,
+                scn.targets.len(),
+                scn.plans.len(),
+                modelled
+            );
+            Ok(())
+        }
+        Command::Targets { scenario } => {
+            let scn = scenario::load(&scenario)?;
+            print_targets(&scn);
+            Ok(())
+        }
+    }
+}
+
+fn run_command(scn: &Scenario, opts: &RunOptions) -> Result<()> {
+    let bar =
+        ProgressBar::with_draw_target(Some(opts.settings.draws), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} draws  {per_sec}  ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let start = Instant::now();
+    let progress = |done: u64| {
+        if opts.progress && bar.is_hidden() && start.elapsed() > Duration::from_secs(1) {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        bar.set_position(done);
+    };
+    let results = run_scenario(scn, opts.settings, &progress)?;
+    bar.finish_and_clear();
+    let written = write_outputs(&opts.out, &results, &standard_exporters())?;
+    eprintln!(
+        "{}: {} draws, seed {}, {} threads, {:.2} s; wrote {} files to {}",
+        scn.name,
+        opts.settings.draws,
+        opts.settings.seed,
+        opts.settings.threads,
+        results.info.wall_time_s,
+        written.len(),
+        opts.out.display()
+    );
+    Ok(())
+}
+
+fn print_targets(scn: &Scenario) {
+    for (pi, plan) in scn.plans.iter().enumerate() {
+        println!("{} — {} ({})", plan.id, plan.title, plan.file.display());
+        for rt in scn.targets.iter().filter(|t| t.target.plan == pi) {
+            let t = &rt.target;
+            let status = if rt.evaluable.is_some() {
+                "modelled".to_string()
+            } else {
+                format!("not modelled: {}", rt.reason)
+            };
+            println!(
+                "  {:<38} {:<9} {:<28} {} {} {} {}  [{}]",
+                t.id,
+                t.node,
+                t.indicator_name,
+                t.year,
+                t.comparator.as_str(),
+                t.value,
+                t.unit,
+                status
+            );
+            println!("      “{}”", t.quote);
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! One Monte Carlo draw of the model: parameters, then annual dynamics.
+//!
+//! Rationale: this is the model of the project's design notes, step by step, for one
+//! draw, written against a reusable workspace so the hot loop allocates nothing. Each
+//! draw reads only its own random stream, derived from (seed, draw index), so a draw's
+//! result never depends on which thread or shard computed it.
+//!
+//! Per draw: trend growth μ and its yearly change δ per node and sector, the spillover
+//! strength ρ, elasticities and the deflator trend are drawn once. Then for each year:
+//! correlated shocks u ~ N(0, D C D), AR(1) deviations e = φ e + u, a common jump with
+//! probability p, policy impulses P, propagation g = μ_t + M (P + e + J) with
+//! M = (I − ρW)⁻¹, prices p = π + σ_π z, nominal levels S ← S (1 + g)(1 + p), employment
+//! by an elasticity to real service growth, and logistics by an elasticity to the growth
+//! of gravity-weighted real output.
+
+use nalgebra::DMatrix;
+use ndarray::Array2;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+use super::layout::Path;
+use crate::error::{Error, Result};
+use crate::indicator::BaseQuantity;
+use crate::scenario::{Scenario, Sector};
+use crate::spatial;
+
+/// The random key of a run, derived from its seed alone.
+pub fn run_key(seed: u64) -> [u8; 32] {
+    ChaCha8Rng::seed_from_u64(seed).get_seed()
+}
+
+/// The random stream of draw `draw` of a run with key `key`: ChaCha8 with the draw index
+/// as stream id, so streams of different draws never overlap.
+pub fn draw_rng(key: &[u8; 32], draw: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::from_seed(*key);
+    rng.set_stream(draw);
+    rng
+}
+
+/// Everything fixed across draws, precomputed from a scenario.
+#[derive(Debug, Clone)]
+pub struct Model {
+    k: usize,
+    years: usize,
+    /// Base-year service value added per node (NaN where missing).
+    pub base_sva: Vec<f64>,
+    /// Base-year non-service value added per node (NaN where missing).
+    pub base_nsva: Vec<f64>,
+    base_es: Vec<f64>,
+    base_en: Vec<f64>,
+    base_l: Vec<f64>,
+    scenario: Scenario,
+    /// Lower Cholesky factor of the 2K×2K shock correlation, row-major.
+    chol: Vec<f64>,
+    /// Volatilities of the 2K shocks (service nodes, then non-service nodes).
+    vol: Vec<f64>,
+    weights: Array2<f64>,
+    fixed_multiplier: Option<Array2<f64>>,
+    /// d_ij^(−θ), with d_ii the internal distance.
+    decay: Vec<f64>,
+    /// Whether a node has real output (both value added levels) for gravity.
+    has_output: Vec<bool>,
+    /// Fixed jump per year offset t (index t − 1), as a fraction.
+    fixed_jump: Vec<f64>,
+}
+
+/// Per-thread scratch space for [`Model::simulate`].
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    mu: Vec<f64>,
+    delta: Vec<f64>,
+    eta: Vec<f64>,
+    en_trend: Vec<f64>,
+    lambda: Vec<f64>,
+    e: Vec<f64>,
+    z: Vec<f64>,
+    dev: Vec<f64>,
+    g: Vec<f64>,
+    m: Vec<f64>,
+    impulse: Vec<f64>,
+    gravity_prev: Vec<f64>,
+    gravity: Vec<f64>,
+    /// The draw's path, filled by `simulate`.
+    pub path: Path,
+}
+
+fn values(s: &Scenario, q: BaseQuantity) -> Vec<f64> {
+    s.base
+        .iter()
+        .map(|b| b.get(q).unwrap_or(f64::NAN))
+        .collect()
+}
+
+impl Model {
+    /// Precomputes a scenario. Fails only on numerical impossibilities that validation
+    /// rules out (a non-positive-definite correlation, a singular I − ρW).
+    pub fn new(s: &Scenario) -> Result<Model> {
+        let k = s.nodes.len();
+        // Shock correlation: [[1, c_sn], [c_sn, 1]] ⊗ C_nodes, C_nodes = (1−c) I + c 11'.
+        let c = s.shocks.node_correlation;
+        let csn = s.shocks.sector_correlation;
+        let n2 = 2 * k;
+        let corr = DMatrix::from_fn(n2, n2, |a, b| {
+            let (sa, ia) = (a / k, a % k);
+            let (sb, ib) = (b / k, b % k);
+            let node = if ia == ib { 1.0 } else { c };
+            let sector = if sa == sb { 1.0 } else { csn };
+            node * sector
+        });
+        let chol = corr
+            .cholesky()
+            .ok_or_else(|| Error::Numerical("shock correlation is not positive definite".into()))?
+            .l();
+        let chol: Vec<f64> = (0..n2)
+            .flat_map(|i| (0..n2).map(move |j| (i, j)))
+            .map(|(i, j)| chol[(i, j)])
+            .collect();
+        let vol: Vec<f64> = s
+            .params
+            .iter()
+            .map(|p| p.service_volatility)
+            .chain(s.params.iter().map(|p| p.non_service_volatility))
+            .collect();
+
+        let dist = spatial::distance_matrix(&s.nodes);
+        let weights = spatial::weight_matrix(&dist, s.weights);
+        let fixed_multiplier = if s.rho.is_fixed() {
+            Some(spatial::multiplier(&weights, s.rho.center())?)
+        } else {
+            None
+        };
+        let g = s.gravity;
+        let mut decay = vec![0.0; k * k];
+        for i in 0..k {
+            for j in 0..k {
+                let d = if i == j {
+                    g.internal_distance_km
+                } else {
+                    dist[[i, j]].max(1.0)
+                };
+                decay[i * k + j] = d.powf(-g.distance_decay);
+            }
+        }
+        let base_sva = values(s, BaseQuantity::ServiceVa);
+        let base_nsva = values(s, BaseQuantity::NonServiceVa);
+        let has_output = base_sva
+            .iter()
+            .zip(&base_nsva)
+            .map(|(a, b)| a.is_finite() && b.is_finite())
+            .collect();
+        let years = s.years();
+        let fixed_jump = (1..=years)
+            .map(|t| {
+                let year = s.base_year + t as i32;
+                s.shocks
+                    .fixed_jumps
+                    .iter()
+                    .filter(|(y, _)| *y == year)
+                    .map(|(_, size)| size)
+                    .sum()
+            })
+            .collect();
+        Ok(Model {
+            k,
+            years,
+            base_es: values(s, BaseQuantity::ServiceEmployment),
+            base_en: values(s, BaseQuantity::NonServiceEmployment),
+            base_l: values(s, BaseQuantity::LogisticsTotal),
+            base_sva,
+            base_nsva,
+            scenario: s.clone(),
+            chol,
+            vol,
+            weights,
+            fixed_multiplier,
+            decay,
+            has_output,
+            fixed_jump,
+        })
+    }
+
+    /// A fresh workspace for this model.
+    pub fn workspace(&self) -> Workspace {
+        let k = self.k;
+        Workspace {
+            mu: vec![0.0; 2 * k],
+            delta: vec![0.0; 2 * k],
+            eta: vec![0.0; k],
+            en_trend: vec![0.0; k],
+            lambda: vec![0.0; k],
+            e: vec![0.0; 2 * k],
+            z: vec![0.0; 2 * k],
+            dev: vec![0.0; 2 * k],
+            g: vec![0.0; 2 * k],
+            m: vec![0.0; k * k],
+            impulse: vec![0.0; self.scenario.impulses.len()],
+            gravity_prev: vec![0.0; k],
+            gravity: vec![0.0; k],
+            path: Path::new(k, self.years),
+        }
+    }
+
+    /// Gravity activity A_i = h_i Σ_j ys_i^a ys_j^b d_ij^(−θ) over nodes with output.
+    fn gravity(&self, path: &Path, t: usize, out: &mut [f64]) {
+        let k = self.k;
+        let g = self.scenario.gravity;
+        let ys = |i: usize| {
+            let w = path.width;
+            self.base_sva[i] * path.service_real[i * w + t]
+                + self.base_nsva[i] * path.non_service_real[i * w + t]
+        };
+        for (i, a_i) in out.iter_mut().enumerate() {
+            *a_i = f64::NAN;
+            if !self.has_output[i] {
+                continue;
+            }
+            let yi = ys(i).powf(g.origin_exponent);
+            let mut sum = 0.0;
+            for j in (0..k).filter(|&j| self.has_output[j]) {
+                sum += ys(j).powf(g.destination_exponent) * self.decay[i * k + j];
+            }
+            *a_i = self.scenario.params[i].hub_factor * yi * sum;
+        }
+    }
+
+    /// Simulates draw `draw` of the run with key `key` into `ws.path`.
+    pub fn simulate(&self, key: &[u8; 32], draw: u64, ws: &mut Workspace) -> Result<()> {
+        let s = &self.scenario;
+        let k = self.k;
+        let mut rng = draw_rng(key, draw);
+
+        // Parameters drawn once per draw.
+        for (i, p) in s.params.iter().enumerate() {
+            ws.mu[i] = p.service_trend.sample(&mut rng);
+            ws.delta[i] = p.service_slowdown.sample(&mut rng);
+            ws.mu[k + i] = p.non_service_trend.sample(&mut rng);
+            ws.delta[k + i] = p.non_service_slowdown.sample(&mut rng);
+            ws.eta[i] = p.employment_elasticity.sample(&mut rng);
+            ws.en_trend[i] = p.non_service_employment_trend.sample(&mut rng);
+            ws.lambda[i] = p.logistics_elasticity.sample(&mut rng);
+        }
+        let rho = s.rho.sample(&mut rng);
+        let pi = s.deflator_trend.sample(&mut rng);
+        for (x, imp) in ws.impulse.iter_mut().zip(&s.impulses) {
+            *x = imp.size.sample(&mut rng);
+        }
+        let m_owned;
+        let m = match &self.fixed_multiplier {
+            Some(m) => m,
+            None => {
+                m_owned = spatial::multiplier(&self.weights, rho)?;
+                &m_owned
+            }
+        };
+        for i in 0..k {
+            for j in 0..k {
+                ws.m[i * k + j] = m[[i, j]];
+            }
+        }
+
+        // Initial state.
+        let w = ws.path.width;
+        for i in 0..k {
+            let at = i * w;
+            ws.path.service_va[at] = self.base_sva[i];
+            ws.path.non_service_va[at] = self.base_nsva[i];
+            ws.path.service_real[at] = 1.0;
+            ws.path.non_service_real[at] = 1.0;
+            ws.path.service_emp[at] = self.base_es[i];
+            ws.path.non_service_emp[at] = self.base_en[i];
+            ws.path.logistics[at] = self.base_l[i];
+        }
+        ws.e.iter_mut().for_each(|x| *x = 0.0);
+        let mut gravity_prev = std::mem::take(&mut ws.gravity_prev);
+        let mut gravity = std::mem::take(&mut ws.gravity);
+        self.gravity(&ws.path, 0, &mut gravity_prev);
+        let ab = s.gravity.origin_exponent + s.gravity.destination_exponent;
+        let phi = s.shocks.persistence;
+        let n2 = 2 * k;
+
+        for t in 1..=self.years {
+            let year = s.base_year + t as i32;
+            // 1. Correlated shocks u = D L z; 2. persistence e = φ e + u.
+            for z in ws.z.iter_mut() {
+                *z = StandardNormal.sample(&mut rng);
+            }
+            for a in 0..n2 {
+                let row = &self.chol[a * n2..a * n2 + a + 1];
+                let lz: f64 = row.iter().zip(&ws.z[..=a]).map(|(l, z)| l * z).sum();
+                ws.e[a] = phi * ws.e[a] + self.vol[a] * lz;
+            }
+            // 3. Rare common jump, plus any fixed jump this year.
+            let jump_u: f64 = rng.random();
+            let mut jump = self.fixed_jump[t - 1];
+            if jump_u < s.shocks.jump_probability {
+                jump += s.shocks.jump_size.sample(&mut rng);
+            }
+            // 4. Deviations: impulses + persistent shocks + jump × exposure.
+            for i in 0..k {
+                let p = &s.params[i];
+                ws.dev[i] = ws.e[i] + jump * p.service_jump_exposure;
+                ws.dev[k + i] = ws.e[k + i] + jump * p.non_service_jump_exposure;
+            }
+            for (imp, size) in s.impulses.iter().zip(&ws.impulse) {
+                if (imp.from..=imp.to).contains(&year) {
+                    let at = match imp.sector {
+                        Sector::Service => imp.node,
+                        Sector::NonService => k + imp.node,
+                    };
+                    ws.dev[at] += size;
+                }
+            }
+            // 5. Spatial propagation: g = μ_t + M dev, per sector.
+            let trend_years = (t - 1) as f64;
+            for sector in 0..2 {
+                let off = sector * k;
+                for i in 0..k {
+                    let row = &ws.m[i * k..(i + 1) * k];
+                    let spread: f64 = row
+                        .iter()
+                        .zip(&ws.dev[off..off + k])
+                        .map(|(m, d)| m * d)
+                        .sum();
+                    ws.g[off + i] = ws.mu[off + i] + ws.delta[off + i] * trend_years + spread;
+                }
+            }
+            // 6. Prices.
+            let zp: f64 = StandardNormal.sample(&mut rng);
+            let price = pi + s.deflator_volatility * zp;
+            // 7. Levels and real indices.
+            let path = &mut ws.path;
+            for i in 0..k {
+                let (now, prev) = (i * w + t, i * w + t - 1);
+                let (gs, gn) = (ws.g[i], ws.g[k + i]);
+                path.service_real[now] = path.service_real[prev] * (1.0 + gs);
+                path.non_service_real[now] = path.non_service_real[prev] * (1.0 + gn);
+                path.service_va[now] = path.service_va[prev] * (1.0 + gs) * (1.0 + price);
+                path.non_service_va[now] = path.non_service_va[prev] * (1.0 + gn) * (1.0 + price);
+            }
+            // 8. Employment.
+            for i in 0..k {
+                let p = &s.params[i];
+                let (now, prev) = (i * w + t, i * w + t - 1);
+                let v: f64 = StandardNormal.sample(&mut rng);
+                let v2: f64 = StandardNormal.sample(&mut rng);
+                path.service_emp[now] = path.service_emp[prev]
+                    * (1.0 + ws.eta[i] * ws.g[i] + p.employment_volatility * v);
+                path.non_service_emp[now] = path.non_service_emp[prev]
+                    * (1.0 + ws.en_trend[i] + p.non_service_employment_volatility * v2);
+            }
+            // 9. Logistics: growth of gravity activity, normalized to degree one.
+            self.gravity(path, t, &mut gravity);
+            for i in 0..k {
+                let p = &s.params[i];
+                let (now, prev) = (i * w + t, i * w + t - 1);
+                let xi: f64 = StandardNormal.sample(&mut rng);
+                let activity = (gravity[i] / gravity_prev[i]).powf(1.0 / ab) - 1.0;
+                path.logistics[now] = path.logistics[prev]
+                    * (1.0 + ws.lambda[i] * activity)
+                    * (1.0 + price)
+                    * (1.0 + p.logistics_volatility * xi);
+            }
+            std::mem::swap(&mut gravity, &mut gravity_prev);
+        }
+        ws.gravity_prev = gravity_prev;
+        ws.gravity = gravity;
+        Ok(())
+    }
+}
