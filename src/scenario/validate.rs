@@ -796,7 +796,15 @@ fn node_params(
         ("service_trend", p.service_trend),
         ("non_service_trend", p.non_service_trend),
     ] {
-        if d.support().0 <= -1.0 {
+        // A growth of −100% or less would wipe out the level; an untruncated normal is
+        // accepted when that lies more than 8 sd below its mean (probability < 1e-15).
+        let reaches = match d {
+            Dist::Normal { mean, sd, min, .. } if min == f64::NEG_INFINITY => {
+                mean - 8.0 * sd <= -1.0
+            }
+            _ => d.support().0 <= -1.0,
+        };
+        if reaches {
             c.fail(
                 &format!("node_defaults.{name}"),
                 format!("{name} for {node} can fall to −100% or below"),
