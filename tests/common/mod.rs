@@ -118,7 +118,8 @@ pub fn targets_file(id: &str, blocks: &[String]) -> String {
     s
 }
 
-/// One target block.
+/// One target block (a flat argument list reads like the TOML it writes).
+#[allow(clippy::too_many_arguments)]
 pub fn target(
     id: &str,
     node: &str,
