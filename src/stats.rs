@@ -6,13 +6,15 @@
 //! figure in the tool they know.
 
 /// Mean and population standard deviation (divisor n) of `values`, summed in order
-/// (two passes). Empty input gives (NaN, NaN).
+/// (two passes). The mean is accumulated as offsets from the first value, so a constant
+/// series has exactly its value as mean and exactly zero sd. Empty input gives
+/// (NaN, NaN).
 pub fn mean_sd(values: &[f64]) -> (f64, f64) {
-    if values.is_empty() {
+    let Some(&first) = values.first() else {
         return (f64::NAN, f64::NAN);
-    }
+    };
     let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
+    let mean = first + values.iter().map(|x| x - first).sum::<f64>() / n;
     let var = values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
     (mean, var.sqrt())
 }
@@ -59,5 +61,7 @@ mod tests {
         assert_eq!(m, 5.0);
         assert_eq!(s, 2.0);
         assert_eq!(proportion_se(0.5, 100), 0.05);
+        let c = vec![6979.79; 1001];
+        assert_eq!(mean_sd(&c), (6979.79, 0.0));
     }
 }
