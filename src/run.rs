@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use crate::aggregate::aggregate;
-use crate::engine::{self, RunSettings};
+use crate::engine::{self, RunSettings, with_threads};
 use crate::error::Result;
 use crate::results::{InputFile, RunInfo, RunResults};
 use crate::scenario::Scenario;
@@ -21,6 +21,17 @@ pub fn run_scenario(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<RunResults> {
     let start = Instant::now();
+    with_threads(settings.threads, || {
+        run_in_pool(scenario, settings, progress, start)
+    })?
+}
+
+fn run_in_pool(
+    scenario: &Scenario,
+    settings: RunSettings,
+    progress: &(dyn Fn(u64) + Sync),
+    start: Instant,
+) -> Result<RunResults> {
     let draws = engine::simulate(scenario, settings, progress)?;
     let info = RunInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),

@@ -56,8 +56,18 @@ impl Draws {
     }
 }
 
-/// Runs the scenario: `draws` draws with `threads` threads. `progress` is called with
-/// the number of draws completed so far (from worker threads).
+/// Runs `work` on a pool of `threads` worker threads (at least one).
+pub fn with_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> Result<T> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Numerical(format!("cannot start worker threads: {e}")))?;
+    Ok(pool.install(work))
+}
+
+/// Runs the scenario's `draws` draws on the current rayon thread pool (see
+/// [`with_threads`]); `settings.threads` is not consulted here. `progress` is called
+/// with the number of draws completed so far (from worker threads).
 pub fn simulate(
     scenario: &Scenario,
     settings: RunSettings,
@@ -74,30 +84,24 @@ pub fn simulate(
         })?;
     let mut values = vec![0.0; total];
     let key = run_key(settings.seed);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(settings.threads.max(1))
-        .build()
-        .map_err(|e| Error::Numerical(format!("cannot start worker threads: {e}")))?;
     let done = AtomicU64::new(0);
     let block_len = BLOCK as usize * n;
-    pool.install(|| {
-        values
-            .par_chunks_mut(block_len)
-            .enumerate()
-            .try_for_each_init(
-                || model.workspace(),
-                |ws, (b, chunk)| -> Result<()> {
-                    let first = b as u64 * BLOCK;
-                    for (j, out) in chunk.chunks_mut(n).enumerate() {
-                        model.simulate(&key, first + j as u64, ws)?;
-                        extract(&layout, &ws.path, &model.base_sva, &model.base_nsva, out);
-                    }
-                    let rows = (chunk.len() / n) as u64;
-                    progress(done.fetch_add(rows, Ordering::Relaxed) + rows);
-                    Ok(())
-                },
-            )
-    })?;
+    values
+        .par_chunks_mut(block_len)
+        .enumerate()
+        .try_for_each_init(
+            || model.workspace(),
+            |ws, (b, chunk)| -> Result<()> {
+                let first = b as u64 * BLOCK;
+                for (j, out) in chunk.chunks_mut(n).enumerate() {
+                    model.simulate(&key, first + j as u64, ws)?;
+                    extract(&layout, &ws.path, &model.base_sva, &model.base_nsva, out);
+                }
+                let rows = (chunk.len() / n) as u64;
+                progress(done.fetch_add(rows, Ordering::Relaxed) + rows);
+                Ok(())
+            },
+        )?;
     if layout.is_empty() {
         values.clear();
     }

@@ -81,6 +81,7 @@ pub struct Workspace {
     impulse: Vec<f64>,
     gravity_prev: Vec<f64>,
     gravity: Vec<f64>,
+    destination_mass: Vec<f64>,
     /// The draw's path, filled by `simulate`.
     pub path: Path,
 }
@@ -197,30 +198,36 @@ impl Model {
             impulse: vec![0.0; self.scenario.impulses.len()],
             gravity_prev: vec![0.0; k],
             gravity: vec![0.0; k],
+            destination_mass: vec![0.0; k],
             path: Path::new(k, self.years),
         }
     }
 
-    /// Gravity activity A_i = h_i Σ_j ys_i^a ys_j^b d_ij^(−θ) over nodes with output.
-    fn gravity(&self, path: &Path, t: usize, out: &mut [f64]) {
+    /// Gravity activity A_i = h_i ys_i^a Σ_j ys_j^b d_ij^(−θ) over nodes with output
+    /// (NaN for a node without output). `scratch` holds ys_j^b.
+    fn gravity(&self, path: &Path, t: usize, scratch: &mut [f64], out: &mut [f64]) {
         let k = self.k;
         let g = self.scenario.gravity;
+        let w = path.width;
         let ys = |i: usize| {
-            let w = path.width;
             self.base_sva[i] * path.service_real[i * w + t]
                 + self.base_nsva[i] * path.non_service_real[i * w + t]
         };
+        for (j, dest) in scratch.iter_mut().enumerate() {
+            *dest = if self.has_output[j] {
+                ys(j).powf(g.destination_exponent)
+            } else {
+                0.0
+            };
+        }
         for (i, a_i) in out.iter_mut().enumerate() {
             *a_i = f64::NAN;
             if !self.has_output[i] {
                 continue;
             }
-            let yi = ys(i).powf(g.origin_exponent);
-            let mut sum = 0.0;
-            for j in (0..k).filter(|&j| self.has_output[j]) {
-                sum += ys(j).powf(g.destination_exponent) * self.decay[i * k + j];
-            }
-            *a_i = self.scenario.params[i].hub_factor * yi * sum;
+            let row = &self.decay[i * k..(i + 1) * k];
+            let sum: f64 = row.iter().zip(scratch.iter()).map(|(d, y)| d * y).sum();
+            *a_i = self.scenario.params[i].hub_factor * ys(i).powf(g.origin_exponent) * sum;
         }
     }
 
@@ -274,7 +281,7 @@ impl Model {
         ws.e.iter_mut().for_each(|x| *x = 0.0);
         let mut gravity_prev = std::mem::take(&mut ws.gravity_prev);
         let mut gravity = std::mem::take(&mut ws.gravity);
-        self.gravity(&ws.path, 0, &mut gravity_prev);
+        self.gravity(&ws.path, 0, &mut ws.destination_mass, &mut gravity_prev);
         let ab = s.gravity.origin_exponent + s.gravity.destination_exponent;
         let phi = s.shocks.persistence;
         let n2 = 2 * k;
@@ -350,7 +357,7 @@ impl Model {
                     * (1.0 + ws.en_trend[i] + p.non_service_employment_volatility * v2);
             }
             // 9. Logistics: growth of gravity activity, normalized to degree one.
-            self.gravity(path, t, &mut gravity);
+            self.gravity(path, t, &mut ws.destination_mass, &mut gravity);
             for i in 0..k {
                 let p = &s.params[i];
                 let (now, prev) = (i * w + t, i * w + t - 1);
