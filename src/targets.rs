@@ -107,8 +107,12 @@ pub struct Target {
     pub note: Option<String>,
     /// Reason given in the file why the model cannot evaluate it.
     pub not_modelled: Option<String>,
-    /// Where it is written.
+    /// Where it is written (its `id` key).
     pub location: Location,
+    /// Where its `node` key is written.
+    pub node_location: Location,
+    /// Where its `year` key is written.
+    pub year_location: Location,
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,6 +278,8 @@ pub fn read_targets_file(path: &Path, plan_index: usize) -> Result<TargetsFile> 
             note: t.note,
             not_modelled: t.not_modelled,
             location: at(key("id")),
+            node_location: at(key("node")),
+            year_location: at(key("year")),
         });
     }
     if issues.is_empty() {

@@ -88,18 +88,32 @@ impl TomlSource {
     }
 
     /// Deserializes the whole file into `T`, turning serde errors into located issues.
+    ///
+    /// serde stops at the first bad key; to report every bad `key = value` line at
+    /// once, such a line is blanked (keeping line numbers) and parsing retried.
     pub fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        toml::from_str::<T>(&self.text).map_err(|err| Error::Invalid(vec![self.serde_issue(&err)]))
+        let mut text = self.text.clone();
+        let mut issues = Vec::new();
+        for _ in 0..32 {
+            match toml::from_str::<T>(&text) {
+                Ok(v) if issues.is_empty() => return Ok(v),
+                Ok(_) => break,
+                Err(err) => {
+                    issues.push(self.serde_issue(&err));
+                    match err.span().and_then(|s| blank_line(&text, s.start)) {
+                        Some(t) => text = t,
+                        None => break,
+                    }
+                }
+            }
+        }
+        Err(Error::Invalid(issues))
     }
 
     fn serde_issue(&self, err: &toml::de::Error) -> InputIssue {
         let line = err.span().map(|s| line_of(&self.text, s.start));
-        let key = err
-            .span()
-            .and_then(|s| self.text.get(s))
-            .map(|k| k.trim().trim_matches('"').to_string())
-            .filter(|k| !k.is_empty() && !k.contains('\n') && k.len() < 60);
-        let message = err.message().trim().to_string();
+        let key = err.span().and_then(|s| self.path_at(s.start));
+        let message = plain_types(err.message().trim());
         let hint = unknown_field_hint(&message);
         InputIssue::new(
             Location {
@@ -110,6 +124,77 @@ impl TomlSource {
             message,
             hint,
         )
+    }
+
+    /// The dotted path of the deepest key whose key or value covers byte `offset`.
+    pub fn path_at(&self, offset: usize) -> Option<String> {
+        fn covers(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+            span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+        }
+        fn walk_table(t: &dyn toml_edit::TableLike, offset: usize, path: &mut Vec<String>) -> bool {
+            for (k, item) in t.iter() {
+                let (key, _) = match t.get_key_value(k) {
+                    Some(kv) => kv,
+                    None => continue,
+                };
+                path.push(k.to_string());
+                if walk_item(item, offset, path)
+                    || covers(key.span(), offset)
+                    || covers(item.span(), offset)
+                {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        fn walk_value(v: &toml_edit::Value, offset: usize, path: &mut Vec<String>) -> bool {
+            match v {
+                toml_edit::Value::InlineTable(t) => walk_table(t, offset, path),
+                toml_edit::Value::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        if covers(x.span(), offset) {
+                            path.push(format!("[{i}]"));
+                            // A deeper match refines the path; the element matches anyway.
+                            walk_value(x, offset, path);
+                            return true;
+                        }
+                    }
+                    false
+                }
+                _ => false,
+            }
+        }
+        fn walk_item(item: &toml_edit::Item, offset: usize, path: &mut Vec<String>) -> bool {
+            match item {
+                toml_edit::Item::Table(t) => walk_table(t, offset, path),
+                toml_edit::Item::ArrayOfTables(a) => {
+                    for (i, t) in a.iter().enumerate() {
+                        path.push(format!("[{i}]"));
+                        if walk_table(t, offset, path) {
+                            return true;
+                        }
+                        path.pop();
+                    }
+                    false
+                }
+                toml_edit::Item::Value(v) => walk_value(v, offset, path),
+                toml_edit::Item::None => false,
+            }
+        }
+        let mut path = Vec::new();
+        let root = self.doc.as_table();
+        if !walk_table(root, offset, &mut path) {
+            return None;
+        }
+        let mut out = String::new();
+        for seg in path {
+            if !seg.starts_with('[') && !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+        Some(out)
     }
 
     /// The 1-based line where `path` is written in this file, if it is.
@@ -172,6 +257,43 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+/// Replaces serde's Rust type names with words a scenario author uses.
+fn plain_types(message: &str) -> String {
+    let mut m = message.to_string();
+    for (rust, plain) in [
+        ("expected i32", "expected a whole number (e.g. 2025)"),
+        ("expected u64", "expected a whole number ≥ 0"),
+        ("expected usize", "expected a whole number ≥ 0"),
+        ("expected f64", "expected a number (e.g. 0.5)"),
+        ("expected a string", "expected text in double quotes"),
+    ] {
+        m = m.replace(rust, plain);
+    }
+    m
+}
+
+/// `text` with the line holding byte `offset` blanked (spaces, same length), when that
+/// line is a plain `key = value` line; `None` otherwise.
+fn blank_line(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[start..end];
+    let trimmed = line.trim_start();
+    let is_key_value = trimmed.split('=').next().is_some_and(|k| {
+        !k.trim().is_empty() && !k.contains(['[', '{', '"']) && line.contains('=')
+    });
+    if !is_key_value || line.trim_end().ends_with(['[', '{']) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.push_str(&" ".repeat(line.len()));
+    out.push_str(&text[end..]);
+    Some(out)
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`", a did-you-mean hint.

@@ -32,9 +32,13 @@ impl Checker<'_> {
         self.chain.locate(key)
     }
 
+    /// Records a problem at `key`; a problem already recorded (the same line and
+    /// message, e.g. a bad default shared by every node) is not repeated.
     fn fail(&mut self, key: &str, message: impl Into<String>, hint: impl Into<Option<String>>) {
-        let loc = self.at(key);
-        self.issues.push(InputIssue::new(loc, message, hint.into()));
+        let issue = InputIssue::new(self.at(key), message, hint.into());
+        if !self.issues.contains(&issue) {
+            self.issues.push(issue);
+        }
     }
 
     fn required<T>(&mut self, key: &str, v: Option<T>, example: &str) -> Option<T> {
@@ -278,6 +282,15 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
     if node_names.as_ref().is_some_and(|v| v.is_empty()) {
         c.fail("nodes", "at least one node is needed", None);
     }
+    // When the node file or the node list is wrong, names elsewhere cannot be checked
+    // against it without a cascade of knock-on errors: those checks are skipped.
+    let nodes_ok = !all_nodes.is_empty()
+        && c.issues.iter().all(|i| {
+            !i.location
+                .key
+                .as_deref()
+                .is_some_and(|k| k.starts_with("nodes") || k == "node_file")
+        });
     let node_index = |n: &str| nodes.iter().position(|x| x.name == n);
     let selected: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
 
@@ -300,6 +313,7 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
                     format!("`{m}` is listed twice"),
                     None,
                 ),
+                None if !nodes_ok => {}
                 None => c.fail(
                     &format!("groups.{gname}.members[{i}]"),
                     format!("unknown node `{m}` in group `{gname}`: members must be among `nodes`"),
@@ -590,7 +604,7 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
         .collect();
     for (n, values) in raw.base_values.iter().flatten() {
         let ix = node_index(n);
-        if ix.is_none() {
+        if ix.is_none() && nodes_ok {
             c.fail(
                 &format!("base_values.{n}"),
                 format!("unknown node `{n}`: base values apply to `nodes`"),
@@ -670,11 +684,9 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
             ));
         }
         let entity = entities.iter().position(|e| *e == t.node);
-        if entity.is_none() && t.not_modelled.is_none() {
-            let mut loc = t.location.clone();
-            loc.key = loc.key.map(|k| k.replace(".id", ".node"));
+        if entity.is_none() && t.not_modelled.is_none() && nodes_ok {
             c.issues.push(InputIssue::new(
-                loc,
+                t.node_location.clone(),
                 format!("unknown node or group `{}`", t.node),
                 Some(format!(
                     "{}; the scenario's nodes and groups are the ones a target can name",
@@ -685,10 +697,8 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
         if let (Some(b), Some(h)) = (base_year, horizon)
             && (t.year <= b || t.year > h)
         {
-            let mut loc = t.location.clone();
-            loc.key = loc.key.map(|k| k.replace(".id", ".year"));
             c.issues.push(InputIssue::new(
-                loc,
+                t.year_location.clone(),
                 format!("target year {} is outside the projection {}–{h}", t.year, b + 1),
                 Some(format!("set the scenario's horizon to at least {} (or base_year before it), or leave this targets file out", t.year)),
             ));
