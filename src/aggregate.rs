@@ -170,5 +170,6 @@ pub fn aggregate(scenario: &Scenario, draws: &Draws, info: RunInfo) -> RunResult
         series,
         targets,
         plans,
+        observed: Vec::new(),
     }
 }

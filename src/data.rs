@@ -49,6 +49,8 @@ pub struct HistoryValue {
     pub unit: String,
     /// Published real growth over the previous year, %, where published.
     pub real_growth_pct: Option<f64>,
+    /// Data vintage (`first_published`, `revised`, `plan_document`), where given.
+    pub vintage: String,
     /// Where it comes from.
     pub source: String,
     /// The file and line it was read from.
@@ -64,7 +66,6 @@ struct HistoryRow {
     value: f64,
     unit: String,
     real_growth_pct: Option<f64>,
-    #[allow(dead_code)]
     vintage: Option<String>,
     source: String,
 }
@@ -89,6 +90,17 @@ impl History {
             .filter(|(n, i, y)| n == node && i == indicator && *y <= year)
             .map(|(_, _, y)| *y)
             .max()
+    }
+
+    /// Every figure of `node`, as ((indicator, year), value), in indicator then year order.
+    pub fn of_node<'a>(
+        &'a self,
+        node: &'a str,
+    ) -> impl Iterator<Item = ((&'a str, i32), &'a HistoryValue)> + 'a {
+        self.values
+            .iter()
+            .filter(move |((n, _, _), _)| n == node)
+            .map(|((_, i, y), v)| ((i.as_str(), *y), v))
     }
 
     /// All (year, value) of one series, in year order.
@@ -266,6 +278,7 @@ pub fn read_history(path: &Path) -> Result<History> {
                 value: row.value,
                 unit: row.unit,
                 real_growth_pct: row.real_growth_pct,
+                vintage: row.vintage.unwrap_or_default(),
                 source: row.source,
                 location: loc,
             },

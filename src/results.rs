@@ -143,6 +143,29 @@ pub struct RunInfo {
     pub files: Vec<InputFile>,
 }
 
+/// An observed figure of the history, for charts and for the growth a city delivered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedPoint {
+    /// Node name.
+    pub node: String,
+    /// Indicator name in the model's terms where it maps to one (`service_va`, `gdp`,
+    /// `service_share_of_gdp`, `service_employment`, `service_share_of_employment`,
+    /// `logistics_total`), else the history's own name.
+    pub indicator: String,
+    /// Calendar year.
+    pub year: i32,
+    /// Value, in `unit`.
+    pub value: f64,
+    /// Unit (亿元, 万人, %).
+    pub unit: String,
+    /// Published real growth over the previous year, %, where published.
+    pub real_growth_pct: Option<f64>,
+    /// Data vintage: growth across vintages is not comparable.
+    pub vintage: String,
+    /// Source.
+    pub source: String,
+}
+
 /// Everything a run produced.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunResults {
@@ -154,4 +177,6 @@ pub struct RunResults {
     pub targets: Vec<TargetResult>,
     /// One row per plan.
     pub plans: Vec<PlanResult>,
+    /// The history of the scenario's nodes up to the base year.
+    pub observed: Vec<ObservedPoint>,
 }

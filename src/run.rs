@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::aggregate::aggregate;
 use crate::engine::{self, RunSettings, with_threads};
 use crate::error::Result;
-use crate::results::{InputFile, RunInfo, RunResults};
+use crate::results::{InputFile, ObservedPoint, RunInfo, RunResults};
 use crate::scenario::Scenario;
 
 /// Runs `scenario` with `settings`; `progress` receives the number of draws done.
@@ -53,6 +53,46 @@ fn run_in_pool(
             .collect(),
     };
     let mut results = aggregate(scenario, &draws, info);
+    results.observed = observed(scenario);
     results.info.wall_time_s = start.elapsed().as_secs_f64();
     Ok(results)
+}
+
+/// History names mapped to the model's indicator names.
+const OBSERVED_NAMES: [(&str, &str); 5] = [
+    ("service_share_of_gdp_pct", "service_share_of_gdp"),
+    (
+        "service_share_of_employment_pct",
+        "service_share_of_employment",
+    ),
+    ("social_logistics_total", "logistics_total"),
+    ("service_va", "service_va"),
+    ("gdp", "gdp"),
+];
+
+/// The history of the scenario's nodes up to its base year.
+fn observed(scenario: &Scenario) -> Vec<ObservedPoint> {
+    let mut out = Vec::new();
+    for node in &scenario.nodes {
+        for ((indicator, year), v) in scenario.history.of_node(&node.name) {
+            if year > scenario.base_year {
+                continue;
+            }
+            let name = OBSERVED_NAMES
+                .iter()
+                .find(|(h, _)| *h == indicator)
+                .map_or(indicator, |(_, m)| m);
+            out.push(ObservedPoint {
+                node: node.name.clone(),
+                indicator: name.to_string(),
+                year,
+                value: v.value,
+                unit: v.unit.clone(),
+                real_growth_pct: v.real_growth_pct,
+                vintage: v.vintage.clone(),
+                source: v.source.clone(),
+            });
+        }
+    }
+    out
 }

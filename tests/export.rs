@@ -139,6 +139,16 @@ fn fixture() -> RunResults {
                 p_all_met_se: None,
             },
         ],
+        observed: vec![ObservedPoint {
+            node: "Xiangtan".to_string(),
+            indicator: "service_va".to_string(),
+            year: 2020,
+            value: 999.21,
+            unit: "亿元".to_string(),
+            real_growth_pct: None,
+            vintage: "plan_document".to_string(),
+            source: "湘潭市“十四五”服务业发展规划, \"source\" with quotes".to_string(),
+        }],
     }
 }
 
@@ -450,4 +460,18 @@ fn duplicate_file_names_are_refused() {
     let error = write_outputs(&dir, &fixture(), &exporters).unwrap_err();
     assert!(matches!(error, Error::Write { .. }), "{error:?}");
     assert!(entries(root.path()).is_empty());
+}
+
+#[test]
+fn history_csv_round_trips_sources_and_vintages() {
+    let text = render_text(&HistoryCsv);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(headers.iter().collect::<Vec<_>>(), HistoryCsv::HEADER);
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][3], "999.21");
+    assert_eq!(&rows[0][5], "");
+    assert_eq!(&rows[0][6], "plan_document");
+    assert_eq!(&rows[0][7], fixture().observed[0].source);
 }

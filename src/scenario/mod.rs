@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub use load::load;
 pub use raw::DistSpec;
 
-use crate::data::{NodeBase, NodeInfo};
+use crate::data::{History, NodeBase, NodeInfo};
 use crate::dist::Dist;
 use crate::indicator::Indicator;
 use crate::targets::{Plan, Target};
@@ -194,6 +194,8 @@ pub struct Scenario {
     pub targets: Vec<ResolvedTarget>,
     /// Every file read: (role, path, bytes hash).
     pub files: Vec<(String, PathBuf, String)>,
+    /// The statistical history the base values were read from.
+    pub history: History,
 }
 
 impl Scenario {

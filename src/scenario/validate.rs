@@ -737,6 +737,7 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
         plans,
         targets: resolved,
         files,
+        history,
     })
 }
 
