@@ -16,6 +16,7 @@ use xiang::error::Result;
 use xiang::export::{standard_exporters, write_outputs};
 use xiang::run::run_scenario;
 use xiang::scenario::{self, Scenario};
+use xiang::shard;
 
 /// Projects service value added, service employment and logistics for Hunan city
 /// nodes under a scenario, and reports how likely each plan target is to be met.
@@ -48,6 +49,20 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Compute only shard I of N (1-based) and write its partial file (to --out,
+        /// default results/<name>-shards/part-I-of-N.json); combine with `xiang merge`.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(u64, u64)>,
+    },
+    /// Merge the partial files of `xiang run --shard I/N` into the outputs of the whole
+    /// run, identical to an unsharded run.
+    Merge {
+        /// The partial files (part-I-of-N.json), all N of them.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Output folder [default: results/<scenario name>/].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Check a scenario, its data and its targets without running it.
     Validate {
@@ -102,10 +117,44 @@ pub fn run() -> Result<()> {
             threads,
             out,
             quiet,
+            shard,
         } => {
             let scn = scenario::load(&scenario)?;
-            let opts = RunOptions::new(&scn, draws, seed, threads, out, quiet);
-            run_command(&scn, &opts)
+            let opts = RunOptions::new(&scn, draws, seed, threads, out.clone(), quiet);
+            match shard {
+                None => run_command(&scn, &opts),
+                Some((i, n)) => {
+                    let path = out.unwrap_or_else(|| shard::default_path(&scn, i, n));
+                    with_progress(&opts, |progress| {
+                        let partial =
+                            shard::run_shard(&scenario, &scn, opts.settings, i, n, progress)?;
+                        shard::write_partial(&path, &partial)?;
+                        eprintln!(
+                            "{}: shard {i}/{n} of {} draws, {:.2} s; wrote {}",
+                            scn.name,
+                            opts.settings.draws,
+                            partial.wall_time_s,
+                            path.display()
+                        );
+                        Ok(())
+                    })
+                }
+            }
+        }
+        Command::Merge { parts, out } => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let results = shard::merge(&parts, cores)?;
+            let out = out.unwrap_or_else(|| Path::new("results").join(&results.info.scenario));
+            let written = write_outputs(&out, &results, &standard_exporters())?;
+            eprintln!(
+                "{}: merged {} parts, {} draws; wrote {} files to {}",
+                results.info.scenario,
+                parts.len(),
+                results.info.draws,
+                written.len(),
+                out.display()
+            );
+            Ok(())
         }
         Command::Validate { scenario } => {
             let scn = scenario::load(&scenario)?;
@@ -131,7 +180,33 @@ pub fn run() -> Result<()> {
     }
 }
 
-fn run_command(scn: &Scenario, opts: &RunOptions) -> Result<()> {
+/// Parses `I/N` with 1 ≤ I ≤ N.
+fn parse_shard(s: &str) -> std::result::Result<(u64, u64), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not I/N (e.g. 2/8)"))?;
+    let i: u64 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{i}` is not a whole number"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a whole number"))?;
+    if i == 0 || n == 0 || i > n {
+        return Err(format!(
+            "shard {i}/{n} does not exist: write I/N with 1 ≤ I ≤ N"
+        ));
+    }
+    Ok((i, n))
+}
+
+/// Runs `work` with a progress callback that shows a bar (rate, ETA) on stderr once the
+/// work has taken a second, when progress is wanted and stderr is a terminal.
+fn with_progress<T>(
+    opts: &RunOptions,
+    work: impl FnOnce(&(dyn Fn(u64) + Sync)) -> Result<T>,
+) -> Result<T> {
     let bar =
         ProgressBar::with_draw_target(Some(opts.settings.draws), ProgressDrawTarget::hidden());
     bar.set_style(
@@ -145,8 +220,13 @@ fn run_command(scn: &Scenario, opts: &RunOptions) -> Result<()> {
         }
         bar.set_position(done);
     };
-    let results = run_scenario(scn, opts.settings, &progress)?;
+    let out = work(&progress);
     bar.finish_and_clear();
+    out
+}
+
+fn run_command(scn: &Scenario, opts: &RunOptions) -> Result<()> {
+    let results = with_progress(opts, |progress| run_scenario(scn, opts.settings, progress))?;
     let written = write_outputs(&opts.out, &results, &standard_exporters())?;
     eprintln!(
         "{}: {} draws, seed {}, {} threads, {:.2} s; wrote {} files to {}",

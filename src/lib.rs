@@ -7,6 +7,7 @@
 //! → [`engine`] (draws) → [`aggregate`] ([`results`]) → [`export`].
 //! [`run`] ties them together for the command line and for library users.
 
+pub mod accumulate;
 pub mod aggregate;
 pub mod data;
 pub mod dist;
@@ -18,6 +19,8 @@ pub mod indicator;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod shard;
+pub mod sketch;
 pub mod spatial;
 pub mod stats;
 pub mod suggest;

@@ -110,7 +110,7 @@ pub struct PlanResult {
 }
 
 /// One input file of a run, for the manifest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct InputFile {
     /// What the file is (`scenario`, `node_data`, `history`, `targets`).
     pub role: String,

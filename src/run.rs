@@ -1,17 +1,17 @@
 //! One projection run, from a validated scenario to results.
 //!
 //! Rationale: the command line, the tests and library users all run scenarios the same
-//! way; this function is that way. It does no I/O: writing is the exports' job.
+//! way; these functions are that way. They do no I/O: writing is the exports' job.
 
 use std::time::Instant;
 
-use crate::aggregate::aggregate;
-use crate::engine::{self, RunSettings, with_threads};
+use crate::engine::{self, RunSettings, block_count, with_threads};
 use crate::error::Result;
 use crate::results::{InputFile, ObservedPoint, RunInfo, RunResults};
 use crate::scenario::Scenario;
 
-/// Runs `scenario` with `settings`; `progress` receives the number of draws done.
+/// Runs `scenario` with `settings` in constant memory; `progress` receives the number
+/// of draws done.
 ///
 /// The results depend only on the scenario, `settings.seed` and `settings.draws`,
 /// never on `settings.threads` (except the manifest's `threads` and `wall_time_s`).
@@ -21,19 +21,19 @@ pub fn run_scenario(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<RunResults> {
     let start = Instant::now();
-    with_threads(settings.threads, || {
-        run_in_pool(scenario, settings, progress, start)
-    })?
+    let blocks = 0..block_count(settings.draws);
+    let (ev, acc) = with_threads(settings.threads, || {
+        engine::accumulate(scenario, settings, blocks, progress)
+    })??;
+    let mut results = acc.finish(scenario, &ev, run_info(scenario, settings));
+    results.observed = observed(scenario);
+    results.info.wall_time_s = start.elapsed().as_secs_f64();
+    Ok(results)
 }
 
-fn run_in_pool(
-    scenario: &Scenario,
-    settings: RunSettings,
-    progress: &(dyn Fn(u64) + Sync),
-    start: Instant,
-) -> Result<RunResults> {
-    let draws = engine::simulate(scenario, settings, progress)?;
-    let info = RunInfo {
+/// The provenance of a run (wall time left at 0).
+pub fn run_info(scenario: &Scenario, settings: RunSettings) -> RunInfo {
+    RunInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: scenario.name.clone(),
         base_year: scenario.base_year,
@@ -42,20 +42,21 @@ fn run_in_pool(
         draws: settings.draws,
         threads: settings.threads,
         wall_time_s: 0.0,
-        files: scenario
-            .files
-            .iter()
-            .map(|(role, path, sha256)| InputFile {
-                role: role.clone(),
-                path: path.to_string_lossy().replace('\\', "/"),
-                sha256: sha256.clone(),
-            })
-            .collect(),
-    };
-    let mut results = aggregate(scenario, &draws, info);
-    results.observed = observed(scenario);
-    results.info.wall_time_s = start.elapsed().as_secs_f64();
-    Ok(results)
+        files: input_files(scenario),
+    }
+}
+
+/// Every file the scenario read, with its hash.
+pub fn input_files(scenario: &Scenario) -> Vec<InputFile> {
+    scenario
+        .files
+        .iter()
+        .map(|(role, path, sha256)| InputFile {
+            role: role.clone(),
+            path: path.to_string_lossy().replace('\\', "/"),
+            sha256: sha256.clone(),
+        })
+        .collect()
 }
 
 /// History names mapped to the model's indicator names.
@@ -71,7 +72,7 @@ const OBSERVED_NAMES: [(&str, &str); 5] = [
 ];
 
 /// The history of the scenario's nodes up to its base year.
-fn observed(scenario: &Scenario) -> Vec<ObservedPoint> {
+pub fn observed(scenario: &Scenario) -> Vec<ObservedPoint> {
     let mut out = Vec::new();
     for node in &scenario.nodes {
         for ((indicator, year), v) in scenario.history.of_node(&node.name) {

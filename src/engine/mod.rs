@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use crate::accumulate::{Accumulator, Evaluator};
 use crate::error::{Error, Result};
 use crate::scenario::Scenario;
 use layout::{Layout, extract};
@@ -110,4 +111,88 @@ pub fn simulate(
         values,
         draws: settings.draws,
     })
+}
+
+/// Number of blocks of a run of `draws` draws.
+pub fn block_count(draws: u64) -> u64 {
+    draws.div_ceil(BLOCK)
+}
+
+/// The blocks of shard `index` (0-based) of `shards`: a contiguous, balanced range.
+pub fn shard_blocks(draws: u64, index: u64, shards: u64) -> std::ops::Range<u64> {
+    let nb = block_count(draws);
+    let at = |i: u64| (u128::from(nb) * u128::from(i) / u128::from(shards.max(1))) as u64;
+    at(index)..at(index + 1)
+}
+
+/// The evaluator of a run: its layout, and moment shifts from draw 0.
+pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
+    let model = Model::new(scenario)?;
+    let layout = Layout::new(scenario);
+    let mut ws = model.workspace();
+    let mut draw0 = vec![0.0; layout.len()];
+    model.simulate(&run_key(seed), 0, &mut ws)?;
+    extract(
+        &layout,
+        &ws.path,
+        &model.base_sva,
+        &model.base_nsva,
+        &mut draw0,
+    );
+    let ev = Evaluator::new(scenario, layout, &draw0);
+    Ok((model, ev))
+}
+
+/// Streams the draws of `blocks` (of a run of `settings.draws` draws) into one
+/// accumulator, on the current rayon pool, in constant memory. The result does not
+/// depend on the thread count or on how blocks are split among calls.
+pub fn accumulate(
+    scenario: &Scenario,
+    settings: RunSettings,
+    blocks: std::ops::Range<u64>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Evaluator, Accumulator)> {
+    let (model, ev) = evaluator(scenario, settings.seed)?;
+    let key = run_key(settings.seed);
+    let n = ev.layout.len();
+    let done = AtomicU64::new(0);
+    let acc = blocks
+        .into_par_iter()
+        .try_fold(
+            || {
+                (
+                    Accumulator::new(&ev),
+                    model.workspace(),
+                    Vec::new(),
+                    Vec::new(),
+                )
+            },
+            |(mut acc, mut ws, mut rows, mut scratch), b| -> Result<_> {
+                let first = b * BLOCK;
+                let count = BLOCK.min(settings.draws - first) as usize;
+                rows.resize(count * n, 0.0);
+                for j in 0..count {
+                    model.simulate(&key, first + j as u64, &mut ws)?;
+                    extract(
+                        &ev.layout,
+                        &ws.path,
+                        &model.base_sva,
+                        &model.base_nsva,
+                        &mut rows[j * n..(j + 1) * n],
+                    );
+                }
+                acc.add_block(&ev, &rows, count, &mut scratch);
+                progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
+                Ok((acc, ws, rows, scratch))
+            },
+        )
+        .map(|r| r.map(|(acc, ..)| acc))
+        .try_reduce(
+            || Accumulator::new(&ev),
+            |mut a, b| {
+                a.merge(&b);
+                Ok(a)
+            },
+        )?;
+    Ok((ev, acc))
 }

@@ -213,9 +213,11 @@ impl Model {
             self.base_sva[i] * path.service_real[i * w + t]
                 + self.base_nsva[i] * path.non_service_real[i * w + t]
         };
+        // Unit exponents (the usual gravity model) need no power.
+        let power = |x: f64, e: f64| if e == 1.0 { x } else { x.powf(e) };
         for (j, dest) in scratch.iter_mut().enumerate() {
             *dest = if self.has_output[j] {
-                ys(j).powf(g.destination_exponent)
+                power(ys(j), g.destination_exponent)
             } else {
                 0.0
             };
@@ -227,7 +229,7 @@ impl Model {
             }
             let row = &self.decay[i * k..(i + 1) * k];
             let sum: f64 = row.iter().zip(scratch.iter()).map(|(d, y)| d * y).sum();
-            *a_i = self.scenario.params[i].hub_factor * ys(i).powf(g.origin_exponent) * sum;
+            *a_i = self.scenario.params[i].hub_factor * power(ys(i), g.origin_exponent) * sum;
         }
     }
 
@@ -362,7 +364,12 @@ impl Model {
                 let p = &s.params[i];
                 let (now, prev) = (i * w + t, i * w + t - 1);
                 let xi: f64 = StandardNormal.sample(&mut rng);
-                let activity = (gravity[i] / gravity_prev[i]).powf(1.0 / ab) - 1.0;
+                let ratio = gravity[i] / gravity_prev[i];
+                let activity = if ab == 2.0 {
+                    ratio.sqrt()
+                } else {
+                    ratio.powf(1.0 / ab)
+                } - 1.0;
                 path.logistics[now] = path.logistics[prev]
                     * (1.0 + ws.lambda[i] * activity)
                     * (1.0 + price)

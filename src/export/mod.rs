@@ -215,6 +215,7 @@ mod tests {
                 "summary.csv",
                 "feasibility.csv",
                 "plans.csv",
+                "history.csv",
                 "feasibility.md",
                 "manifest.json"
             ]

@@ -1,0 +1,219 @@
+//! The streaming engine: thread- and shard-invariance, sketch accuracy, merge checks.
+
+mod common;
+
+use xiang::aggregate::aggregate;
+use xiang::engine::{RunSettings, simulate};
+use xiang::export::{Exporter, FeasibilityCsv, PlansCsv, SummaryCsv};
+use xiang::results::{RunResults, SUMMARY_PROBS};
+use xiang::run::{run_info, run_scenario};
+use xiang::scenario::load;
+use xiang::shard::{merge, read_partial, run_shard, write_partial};
+use xiang::stats::quantile_sorted;
+
+fn outputs(r: &RunResults) -> Vec<Vec<u8>> {
+    [&SummaryCsv as &dyn Exporter, &FeasibilityCsv, &PlansCsv]
+        .iter()
+        .map(|e| e.render(r).unwrap())
+        .collect()
+}
+
+/// A two-node scenario with every source of uncertainty switched on and two targets.
+fn uncertain(dir: &std::path::Path) -> std::path::PathBuf {
+    let blocks = vec![
+        common::target(
+            "va",
+            "Solo",
+            "service_va",
+            ">=",
+            560.0,
+            "亿元",
+            "nominal_level",
+            "",
+        ),
+        common::target(
+            "g",
+            "Pair",
+            "service_va_real_growth",
+            ">=",
+            6.5,
+            "% per year",
+            "real_growth",
+            "from_year = 2020",
+        ),
+    ];
+    let targets = common::targets_file("u", &blocks);
+    let text = common::scenario(&[
+        ("service_trend", "{ mean = 7.0, sd = 1.5 }"),
+        ("rho", "{ low = 0.0, high = 0.5 }"),
+        ("volatility", "1.5"),
+        ("persistence", "0.5"),
+        ("jump_probability", "0.1"),
+        ("targets", r#"["u.toml"]"#),
+    ]);
+    common::write(dir, &text, &[("u.toml", &targets)])
+}
+
+#[test]
+fn one_shard_equals_three_shards_merged_and_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = uncertain(dir.path());
+    let scn = load(&path).unwrap();
+    // 5000 draws = 4 full blocks of 1024 and a partial one: shards cut inside the run.
+    let settings = |threads| RunSettings {
+        draws: 5000,
+        seed: 99,
+        threads,
+    };
+    let single = run_scenario(&scn, settings(1), &|_| {}).unwrap();
+    for threads in [2, 3] {
+        assert_eq!(
+            outputs(&single),
+            outputs(&run_scenario(&scn, settings(threads), &|_| {}).unwrap())
+        );
+    }
+    let mut parts = Vec::new();
+    for i in 1..=3 {
+        let part = run_shard(&path, &scn, settings(i as usize), i, 3, &|_| {}).unwrap();
+        let file = dir.path().join(format!("part-{i}-of-3.json"));
+        write_partial(&file, &part).unwrap();
+        parts.push(file);
+    }
+    parts.reverse(); // order of the files does not matter
+    let merged = merge(&parts, 2).unwrap();
+    assert_eq!(outputs(&single), outputs(&merged));
+    // One shard alone is one third of the draws, not the run.
+    let alone = read_partial(&parts[0]).unwrap();
+    assert!(alone.accumulator.draws < 5000 && alone.accumulator.draws > 1000);
+}
+
+#[test]
+fn merge_refuses_parts_of_different_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = uncertain(dir.path());
+    let scn = load(&path).unwrap();
+    let write = |name: &str, draws: u64, seed: u64, i: u64, n: u64| {
+        let part = run_shard(
+            &path,
+            &scn,
+            RunSettings {
+                draws,
+                seed,
+                threads: 1,
+            },
+            i,
+            n,
+            &|_| {},
+        )
+        .unwrap();
+        let file = dir.path().join(name);
+        write_partial(&file, &part).unwrap();
+        file
+    };
+    let a = write("a.json", 2000, 1, 1, 2);
+    let b = write("b.json", 2000, 1, 2, 2);
+    let other_seed = write("c.json", 2000, 2, 2, 2);
+    let other_draws = write("d.json", 3000, 1, 2, 2);
+    let other_count = write("e.json", 2000, 1, 2, 3);
+    assert!(merge(&[a.clone(), b.clone()], 1).is_ok());
+    for (bad, key) in [
+        (&other_seed, "seed"),
+        (&other_draws, "draws"),
+        (&other_count, "shards"),
+    ] {
+        let err = merge(&[a.clone(), bad.clone()], 1).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains(&format!("key `{key}`")), "{err}");
+    }
+    let err = merge(std::slice::from_ref(&a), 1).unwrap_err().to_string();
+    assert!(err.contains("missing shard 2"), "{err}");
+    let err = merge(&[a.clone(), a.clone(), b.clone()], 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("given twice"), "{err}");
+    // A different scenario: same draws and seed, other files.
+    let dir2 = tempfile::tempdir().unwrap();
+    let text = common::scenario(&[("service_trend", "{ mean = 6.0, sd = 1.0 }")]);
+    let path2 = common::write(dir2.path(), &text, &[]);
+    let scn2 = load(&path2).unwrap();
+    let part = run_shard(
+        &path2,
+        &scn2,
+        RunSettings {
+            draws: 2000,
+            seed: 1,
+            threads: 1,
+        },
+        2,
+        2,
+        &|_| {},
+    )
+    .unwrap();
+    let f = dir.path().join("f.json");
+    write_partial(&f, &part).unwrap();
+    let err = merge(&[a, f], 1).unwrap_err().to_string();
+    assert!(err.contains("key `files`"), "{err}");
+    // Not a partial file at all.
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{\"hello\": 1}").unwrap();
+    assert_eq!(merge(&[junk], 1).unwrap_err().exit_code(), 2);
+}
+
+#[test]
+fn sketch_quantiles_match_exact_sorted_quantiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = uncertain(dir.path());
+    let scn = load(&path).unwrap();
+    let settings = RunSettings {
+        draws: 100_000,
+        seed: 5,
+        threads: 2,
+    };
+    let draws = simulate(&scn, settings, &|_| {}).unwrap();
+    let results = aggregate(&scn, &draws, run_info(&scn, settings));
+    assert_eq!(results.series.len(), draws.layout.len());
+    let mut worst = 0.0_f64;
+    for (s, row) in results.series.iter().enumerate() {
+        let mut col = draws.column(s);
+        col.sort_unstable_by(f64::total_cmp);
+        for (p, q) in SUMMARY_PROBS.iter().zip(row.quantiles) {
+            let exact = quantile_sorted(&col, *p);
+            let rel = ((q - exact) / exact).abs();
+            worst = worst.max(rel);
+            assert!(
+                rel <= 0.001,
+                "{} {} {} p{p}: sketch {q} exact {exact}",
+                row.entity,
+                row.indicator,
+                row.year
+            );
+        }
+        let mean = col.iter().sum::<f64>() / col.len() as f64;
+        assert!(
+            ((row.mean - mean) / mean).abs() < 1e-9,
+            "{} {}",
+            row.entity,
+            row.indicator
+        );
+    }
+    assert!(
+        worst > 0.0,
+        "the sketch is not exact, so the comparison is not vacuous"
+    );
+}
+
+#[test]
+fn streaming_run_equals_stored_draws_aggregated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = uncertain(dir.path());
+    let scn = load(&path).unwrap();
+    let settings = RunSettings {
+        draws: 3000,
+        seed: 8,
+        threads: 2,
+    };
+    let streamed = run_scenario(&scn, settings, &|_| {}).unwrap();
+    let draws = simulate(&scn, settings, &|_| {}).unwrap();
+    let stored = aggregate(&scn, &draws, run_info(&scn, settings));
+    assert_eq!(outputs(&streamed), outputs(&stored));
+}
