@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::layout::Layout;
 use crate::results::{
-    PlanResult, RunInfo, RunResults, SUMMARY_PROBS, SeriesSummary, TargetResult, TargetStatus,
+    FlowSummary, PlanResult, RunInfo, RunResults, SUMMARY_PROBS, SeriesSummary, TargetResult,
+    TargetStatus,
 };
 use crate::scenario::Scenario;
 use crate::sketch::{Sketch, SketchParts};
@@ -274,12 +275,29 @@ impl Accumulator {
                 }
             })
             .collect();
+        let offset = ev.layout.series.len();
+        let flows = ev
+            .layout
+            .flows
+            .iter()
+            .zip(&summaries[offset..])
+            .map(|(f, (mean, _, q))| FlowSummary {
+                year: scenario.base_year + f.t as i32,
+                origin: names[f.origin].to_string(),
+                destination: names[f.destination].to_string(),
+                mean: *mean,
+                p05: q[0],
+                p50: q[3],
+                p95: q[6],
+            })
+            .collect();
         RunResults {
             info,
             series,
             targets,
             plans,
             observed: Vec::new(),
+            flows,
         }
     }
 

@@ -17,6 +17,7 @@ use xiang::export::{standard_exporters, write_outputs};
 use xiang::run::run_scenario;
 use xiang::scenario::{self, Scenario};
 use xiang::shard;
+use xiang::spillovers;
 
 /// Projects service value added, service employment and logistics for Hunan city
 /// nodes under a scenario, and reports how likely each plan target is to be met.
@@ -61,6 +62,21 @@ enum Command {
         #[arg(required = true)]
         parts: Vec<PathBuf>,
         /// Output folder [default: results/<scenario name>/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write spillovers.csv: the effect of a 1-point growth impulse in each node on every
+    /// node (direct, spillover, indirect, total), over draws of ρ.
+    Spillovers {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Draws of ρ when it is uncertain.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        draws: u64,
+        /// Random seed [default: the scenario's `seed`].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output folder [default: results/<scenario name>-spillovers/].
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -153,6 +169,26 @@ pub fn run() -> Result<()> {
                 results.info.draws,
                 written.len(),
                 out.display()
+            );
+            Ok(())
+        }
+        Command::Spillovers {
+            scenario,
+            draws,
+            seed,
+            out,
+        } => {
+            let scn = scenario::load(&scenario)?;
+            let effects = spillovers::spillovers(&scn, draws, seed.unwrap_or(scn.seed))?;
+            let dir = out
+                .unwrap_or_else(|| Path::new("results").join(format!("{}-spillovers", scn.name)));
+            let path = dir.join("spillovers.csv");
+            xiang::export::write_file_atomic(&path, &spillovers::to_csv(&scn.name, &effects)?)?;
+            eprintln!(
+                "{}: wrote {} effects to {}",
+                scn.name,
+                effects.len(),
+                path.display()
             );
             Ok(())
         }

@@ -31,6 +31,9 @@ pub enum Indicator {
     ServiceShareOfEmployment,
     /// Total social logistics value 社会物流总额, current prices, 亿元.
     LogisticsTotal,
+    /// Logistics volume as an index, base year = 100 (nominal): projected for every
+    /// node with output levels, also where no logistics level is known.
+    LogisticsIndex,
 }
 
 /// How a target on an indicator is to be read.
@@ -99,7 +102,7 @@ impl BaseQuantity {
 
 impl Indicator {
     /// Every indicator, in output order.
-    pub const ALL: [Indicator; 10] = [
+    pub const ALL: [Indicator; 11] = [
         Indicator::ServiceVa,
         Indicator::NonServiceVa,
         Indicator::Gdp,
@@ -110,6 +113,7 @@ impl Indicator {
         Indicator::NonServiceEmployment,
         Indicator::ServiceShareOfEmployment,
         Indicator::LogisticsTotal,
+        Indicator::LogisticsIndex,
     ];
 
     /// Name used in files.
@@ -125,6 +129,7 @@ impl Indicator {
             Indicator::NonServiceEmployment => "non_service_employment",
             Indicator::ServiceShareOfEmployment => "service_share_of_employment",
             Indicator::LogisticsTotal => "logistics_total",
+            Indicator::LogisticsIndex => "logistics_index",
         }
     }
 
@@ -138,6 +143,7 @@ impl Indicator {
             Indicator::ServiceShareOfGdp | Indicator::ServiceShareOfEmployment => "%",
             Indicator::ServiceVaRealGrowth | Indicator::GdpRealGrowth => "% per year",
             Indicator::ServiceEmployment | Indicator::NonServiceEmployment => "万人",
+            Indicator::LogisticsIndex => "index, base year = 100",
         }
     }
 
@@ -174,6 +180,7 @@ impl Indicator {
             Indicator::ServiceShareOfEmployment => &[B::ServiceEmployment, B::NonServiceEmployment],
             // Logistics grows with gravity-weighted real output, so it needs output too.
             Indicator::LogisticsTotal => &[B::LogisticsTotal, B::ServiceVa, B::NonServiceVa],
+            Indicator::LogisticsIndex => &[B::ServiceVa, B::NonServiceVa],
         }
     }
 
@@ -181,6 +188,8 @@ impl Indicator {
     pub fn group_requires(self) -> &'static [BaseQuantity] {
         match self {
             Indicator::ServiceVaRealGrowth => &[BaseQuantity::ServiceVa],
+            // A group's index weights members by their logistics levels.
+            Indicator::LogisticsIndex => Indicator::LogisticsTotal.node_requires(),
             other => other.node_requires(),
         }
     }

@@ -22,6 +22,7 @@ pub mod scenario;
 pub mod shard;
 pub mod sketch;
 pub mod spatial;
+pub mod spillovers;
 pub mod stats;
 pub mod suggest;
 pub mod targets;

@@ -143,6 +143,25 @@ pub struct RunInfo {
     pub files: Vec<InputFile>,
 }
 
+/// Summary of one logistics link flow in one year, as an index (base year = 100).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowSummary {
+    /// Calendar year.
+    pub year: i32,
+    /// Origin node.
+    pub origin: String,
+    /// Destination node.
+    pub destination: String,
+    /// Mean over draws.
+    pub mean: f64,
+    /// 5 % quantile.
+    pub p05: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95 % quantile.
+    pub p95: f64,
+}
+
 /// An observed figure of the history, for charts and for the growth a city delivered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ObservedPoint {
@@ -179,4 +198,6 @@ pub struct RunResults {
     pub plans: Vec<PlanResult>,
     /// The history of the scenario's nodes up to the base year.
     pub observed: Vec<ObservedPoint>,
+    /// Gravity flows on each link between nodes with output, per projected year.
+    pub flows: Vec<FlowSummary>,
 }

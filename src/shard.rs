@@ -101,20 +101,11 @@ pub fn default_path(scenario: &Scenario, shard: u64, shards: u64) -> PathBuf {
 
 /// Writes a partial file atomically (temporary file, then rename).
 pub fn write_partial(path: &Path, partial: &Partial) -> Result<()> {
-    let err = |source| Error::Write {
+    let bytes = serde_json::to_vec(partial).map_err(|e| Error::Write {
         path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let bytes = serde_json::to_vec(partial).map_err(|e| err(std::io::Error::other(e)))?;
-    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
-    })
+        source: std::io::Error::other(e),
+    })?;
+    crate::export::write_file_atomic(path, &bytes)
 }
 
 /// Reads a partial file.

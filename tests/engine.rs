@@ -171,7 +171,9 @@ fn sketch_quantiles_match_exact_sorted_quantiles() {
     };
     let draws = simulate(&scn, settings, &|_| {}).unwrap();
     let results = aggregate(&scn, &draws, run_info(&scn, settings));
-    assert_eq!(results.series.len(), draws.layout.len());
+    assert_eq!(results.series.len(), draws.layout.series.len());
+    assert_eq!(results.flows.len(), draws.layout.flows.len());
+    assert!(!results.flows.is_empty());
     let mut worst = 0.0_f64;
     for (s, row) in results.series.iter().enumerate() {
         let mut col = draws.column(s);

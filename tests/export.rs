@@ -149,6 +149,15 @@ fn fixture() -> RunResults {
             vintage: "plan_document".to_string(),
             source: "湘潭市“十四五”服务业发展规划, \"source\" with quotes".to_string(),
         }],
+        flows: vec![FlowSummary {
+            year: 2025,
+            origin: "Changsha".to_string(),
+            destination: "Xiangtan".to_string(),
+            mean: 131.2,
+            p05: 120.0,
+            p50: 131.0,
+            p95: 143.5,
+        }],
     }
 }
 

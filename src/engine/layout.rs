@@ -19,11 +19,28 @@ pub struct Series {
     pub t: usize,
 }
 
-/// The recorded series of a scenario, in output order (entity, indicator, year).
+/// One recorded logistics flow: origin node, destination node, year offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    /// Origin node index.
+    pub origin: usize,
+    /// Destination node index.
+    pub destination: usize,
+    /// Year offset from the base year (≥ 1).
+    pub t: usize,
+}
+
+/// Most nodes with output for which link flows are recorded (K² − K links per year).
+pub const MAX_FLOW_NODES: usize = 30;
+
+/// The recorded series of a scenario, in output order (entity, indicator, year), then
+/// the link flows.
 #[derive(Debug, Clone)]
 pub struct Layout {
     /// The series.
     pub series: Vec<Series>,
+    /// The link flows, recorded after the series (as an index, base year = 100).
+    pub flows: Vec<Flow>,
     /// Member node indices of each entity (a node is its own single member).
     pub members: Vec<Vec<usize>>,
     /// Base year.
@@ -61,8 +78,26 @@ impl Layout {
                 }
             }
         }
+        let with_output: Vec<usize> = (0..k)
+            .filter(|&i| has(&[i], &[BaseQuantity::ServiceVa, BaseQuantity::NonServiceVa]))
+            .collect();
+        let mut flows = Vec::new();
+        if with_output.len() <= MAX_FLOW_NODES {
+            for &origin in &with_output {
+                for &destination in with_output.iter().filter(|&&d| d != origin) {
+                    for t in 1..=s.years() {
+                        flows.push(Flow {
+                            origin,
+                            destination,
+                            t,
+                        });
+                    }
+                }
+            }
+        }
         Layout {
             series,
+            flows,
             members,
             base_year: s.base_year,
         }
@@ -76,14 +111,14 @@ impl Layout {
             .position(|x| x.entity == entity && x.indicator == indicator && x.t == t)
     }
 
-    /// Number of series.
+    /// Number of recorded columns: series, then flows.
     pub fn len(&self) -> usize {
-        self.series.len()
+        self.series.len() + self.flows.len()
     }
 
-    /// Whether no series is recorded.
+    /// Whether nothing is recorded.
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
+        self.len() == 0
     }
 }
 
@@ -104,8 +139,12 @@ pub struct Path {
     pub service_emp: Vec<f64>,
     /// Non-service employment (万人).
     pub non_service_emp: Vec<f64>,
-    /// Social logistics total (亿元).
+    /// Social logistics total (亿元), or an index (base year = 100) where no level is
+    /// known but the node has output.
     pub logistics: Vec<f64>,
+    /// Gravity flow of each link, origin-major, per year: `flows[(t * k + i) * k + j]`.
+    pub flows: Vec<f64>,
+    k: usize,
 }
 
 impl Path {
@@ -121,7 +160,15 @@ impl Path {
             service_emp: vec![f64::NAN; n],
             non_service_emp: vec![f64::NAN; n],
             logistics: vec![f64::NAN; n],
+            flows: vec![f64::NAN; k * k * (years + 1)],
+            k,
         }
+    }
+
+    /// The gravity flow from `i` to `j` in year offset `t`.
+    #[inline]
+    pub fn flow(&self, i: usize, j: usize, t: usize) -> f64 {
+        self.flows[(t * self.k + i) * self.k + j]
     }
 
     #[inline]
@@ -133,7 +180,12 @@ impl Path {
 /// Computes every series of `layout` from `path` into `out` (length `layout.len()`).
 /// `base_sva` and `base_nsva` are the nodes' base-year levels (weights of real growth).
 pub fn extract(layout: &Layout, path: &Path, base_sva: &[f64], base_nsva: &[f64], out: &mut [f64]) {
-    for (o, s) in out.iter_mut().zip(&layout.series) {
+    let (series_out, flows_out) = out.split_at_mut(layout.series.len());
+    for (o, f) in flows_out.iter_mut().zip(&layout.flows) {
+        *o =
+            100.0 * path.flow(f.origin, f.destination, f.t) / path.flow(f.origin, f.destination, 0);
+    }
+    for (o, s) in series_out.iter_mut().zip(&layout.series) {
         let m = &layout.members[s.entity];
         let t = s.t;
         let sum = |v: &[f64]| -> f64 { m.iter().map(|&i| path.at(v, i, t)).sum() };
@@ -152,6 +204,10 @@ pub fn extract(layout: &Layout, path: &Path, base_sva: &[f64], base_nsva: &[f64]
                 100.0 * se / (se + sum(&path.non_service_emp))
             }
             Indicator::LogisticsTotal => sum(&path.logistics),
+            Indicator::LogisticsIndex => {
+                let base: f64 = m.iter().map(|&i| path.at(&path.logistics, i, 0)).sum();
+                100.0 * sum(&path.logistics) / base
+            }
             Indicator::ServiceVaRealGrowth => {
                 let ratio = if m.len() == 1 {
                     path.at(&path.service_real, m[0], t)

@@ -55,14 +55,27 @@ pub struct Model {
     chol: Vec<f64>,
     /// Volatilities of the 2K shocks (service nodes, then non-service nodes).
     vol: Vec<f64>,
-    weights: Array2<f64>,
-    fixed_multiplier: Option<Array2<f64>>,
-    /// d_ij^(−θ), with d_ii the internal distance.
-    decay: Vec<f64>,
+    /// Distinct spatial set-ups over the projection (links change them from given years).
+    regimes: Vec<Regime>,
+    /// Regime of each year offset t = 0..=T.
+    regime_of: Vec<usize>,
+    /// Hub attractiveness h_i,t, year-major: `hub[t * k + i]`.
+    hub: Vec<f64>,
     /// Whether a node has real output (both value added levels) for gravity.
     has_output: Vec<bool>,
     /// Fixed jump per year offset t (index t − 1), as a fraction.
     fixed_jump: Vec<f64>,
+}
+
+/// The spatial set-up in force over some years: weights, multiplier, gravity decay.
+#[derive(Debug, Clone)]
+struct Regime {
+    /// Effective distances, km.
+    distances: Array2<f64>,
+    weights: Array2<f64>,
+    fixed_multiplier: Option<Array2<f64>>,
+    /// d_ij^(−θ), with d_ii the internal distance, row-major.
+    decay: Vec<f64>,
 }
 
 /// Per-thread scratch space for [`Model::simulate`].
@@ -77,7 +90,8 @@ pub struct Workspace {
     z: Vec<f64>,
     dev: Vec<f64>,
     g: Vec<f64>,
-    m: Vec<f64>,
+    /// The multiplier of each regime for this draw, row-major.
+    m: Vec<Vec<f64>>,
     impulse: Vec<f64>,
     gravity_prev: Vec<f64>,
     gravity: Vec<f64>,
@@ -124,23 +138,58 @@ impl Model {
             .chain(s.params.iter().map(|p| p.non_service_volatility))
             .collect();
 
-        let dist = spatial::distance_matrix(&s.nodes);
-        let weights = spatial::weight_matrix(&dist, s.weights);
-        let fixed_multiplier = if s.rho.is_fixed() {
-            Some(spatial::multiplier(&weights, s.rho.center())?)
-        } else {
-            None
-        };
+        // Distances in force each year: great-circle, overridden by active links.
+        let great_circle = spatial::distance_matrix(&s.nodes);
         let g = s.gravity;
-        let mut decay = vec![0.0; k * k];
-        for i in 0..k {
-            for j in 0..k {
-                let d = if i == j {
-                    g.internal_distance_km
-                } else {
-                    dist[[i, j]].max(1.0)
-                };
-                decay[i * k + j] = d.powf(-g.distance_decay);
+        let mut regimes: Vec<Regime> = Vec::new();
+        let mut regime_of = Vec::new();
+        for t in 0..=s.years() {
+            let year = s.base_year + t as i32;
+            let mut d = great_circle.clone();
+            for l in s.links.iter().filter(|l| l.active(year)) {
+                d[[l.a, l.b]] = l.distance_km;
+                d[[l.b, l.a]] = l.distance_km;
+            }
+            if let Some(r) = regimes.iter().position(|r| r.distances == d) {
+                regime_of.push(r);
+                continue;
+            }
+            let weights = spatial::weight_matrix(&d, s.weights);
+            let fixed_multiplier = if s.rho.is_fixed() {
+                Some(spatial::multiplier(&weights, s.rho.center())?)
+            } else {
+                None
+            };
+            let mut decay = vec![0.0; k * k];
+            for i in 0..k {
+                for j in 0..k {
+                    let dij = if i == j {
+                        g.internal_distance_km
+                    } else {
+                        d[[i, j]].max(1.0)
+                    };
+                    decay[i * k + j] = dij.powf(-g.distance_decay);
+                }
+            }
+            regime_of.push(regimes.len());
+            regimes.push(Regime {
+                distances: d,
+                weights,
+                fixed_multiplier,
+                decay,
+            });
+        }
+        let mut hub = Vec::with_capacity((s.years() + 1) * k);
+        for t in 0..=s.years() {
+            let year = s.base_year + t as i32;
+            for (i, p) in s.params.iter().enumerate() {
+                let designated: f64 = s
+                    .hubs
+                    .iter()
+                    .filter(|h| h.node == i && h.active(year))
+                    .map(|h| h.factor)
+                    .product();
+                hub.push(p.hub_factor * designated);
             }
         }
         let base_sva = values(s, BaseQuantity::ServiceVa);
@@ -173,9 +222,9 @@ impl Model {
             scenario: s.clone(),
             chol,
             vol,
-            weights,
-            fixed_multiplier,
-            decay,
+            regimes,
+            regime_of,
+            hub,
             has_output,
             fixed_jump,
         })
@@ -194,7 +243,7 @@ impl Model {
             z: vec![0.0; 2 * k],
             dev: vec![0.0; 2 * k],
             g: vec![0.0; 2 * k],
-            m: vec![0.0; k * k],
+            m: vec![vec![0.0; k * k]; self.regimes.len()],
             impulse: vec![0.0; self.scenario.impulses.len()],
             gravity_prev: vec![0.0; k],
             gravity: vec![0.0; k],
@@ -203,13 +252,15 @@ impl Model {
         }
     }
 
-    /// Gravity activity A_i = h_i ys_i^a Σ_j ys_j^b d_ij^(−θ) over nodes with output
-    /// (NaN for a node without output). `scratch` holds ys_j^b.
-    fn gravity(&self, path: &Path, t: usize, scratch: &mut [f64], out: &mut [f64]) {
+    /// Gravity activity A_i = h_i,t ys_i^a Σ_j ys_j^b d_ij,t^(−θ) over nodes with
+    /// output (NaN for a node without output), and each link's flow
+    /// h_i,t ys_i^a ys_j^b d_ij,t^(−θ) into `path.flows`. `scratch` holds ys_j^b.
+    fn gravity(&self, path: &mut Path, t: usize, scratch: &mut [f64], out: &mut [f64]) {
         let k = self.k;
         let g = self.scenario.gravity;
         let w = path.width;
-        let ys = |i: usize| {
+        let decay = &self.regimes[self.regime_of[t]].decay;
+        let ys = |path: &Path, i: usize| {
             self.base_sva[i] * path.service_real[i * w + t]
                 + self.base_nsva[i] * path.non_service_real[i * w + t]
         };
@@ -217,7 +268,7 @@ impl Model {
         let power = |x: f64, e: f64| if e == 1.0 { x } else { x.powf(e) };
         for (j, dest) in scratch.iter_mut().enumerate() {
             *dest = if self.has_output[j] {
-                power(ys(j), g.destination_exponent)
+                power(ys(path, j), g.destination_exponent)
             } else {
                 0.0
             };
@@ -227,9 +278,15 @@ impl Model {
             if !self.has_output[i] {
                 continue;
             }
-            let row = &self.decay[i * k..(i + 1) * k];
-            let sum: f64 = row.iter().zip(scratch.iter()).map(|(d, y)| d * y).sum();
-            *a_i = self.scenario.params[i].hub_factor * power(ys(i), g.origin_exponent) * sum;
+            let origin = self.hub[t * k + i] * power(ys(path, i), g.origin_exponent);
+            let row = &decay[i * k..(i + 1) * k];
+            let flows = &mut path.flows[(t * k + i) * k..(t * k + i + 1) * k];
+            let mut sum = 0.0;
+            for ((f, d), y) in flows.iter_mut().zip(row).zip(scratch.iter()) {
+                *f = origin * d * y;
+                sum += *f;
+            }
+            *a_i = sum;
         }
     }
 
@@ -254,17 +311,19 @@ impl Model {
         for (x, imp) in ws.impulse.iter_mut().zip(&s.impulses) {
             *x = imp.size.sample(&mut rng);
         }
-        let m_owned;
-        let m = match &self.fixed_multiplier {
-            Some(m) => m,
-            None => {
-                m_owned = spatial::multiplier(&self.weights, rho)?;
-                &m_owned
-            }
-        };
-        for i in 0..k {
-            for j in 0..k {
-                ws.m[i * k + j] = m[[i, j]];
+        for (r, regime) in self.regimes.iter().enumerate() {
+            let owned;
+            let m = match &regime.fixed_multiplier {
+                Some(m) => m,
+                None => {
+                    owned = spatial::multiplier(&regime.weights, rho)?;
+                    &owned
+                }
+            };
+            for i in 0..k {
+                for j in 0..k {
+                    ws.m[r][i * k + j] = m[[i, j]];
+                }
             }
         }
 
@@ -278,12 +337,17 @@ impl Model {
             ws.path.non_service_real[at] = 1.0;
             ws.path.service_emp[at] = self.base_es[i];
             ws.path.non_service_emp[at] = self.base_en[i];
-            ws.path.logistics[at] = self.base_l[i];
+            // Logistics as a level where one is known, else as an index from 100.
+            ws.path.logistics[at] = if self.base_l[i].is_finite() || !self.has_output[i] {
+                self.base_l[i]
+            } else {
+                100.0
+            };
         }
         ws.e.iter_mut().for_each(|x| *x = 0.0);
         let mut gravity_prev = std::mem::take(&mut ws.gravity_prev);
         let mut gravity = std::mem::take(&mut ws.gravity);
-        self.gravity(&ws.path, 0, &mut ws.destination_mass, &mut gravity_prev);
+        self.gravity(&mut ws.path, 0, &mut ws.destination_mass, &mut gravity_prev);
         let ab = s.gravity.origin_exponent + s.gravity.destination_exponent;
         let phi = s.shocks.persistence;
         let n2 = 2 * k;
@@ -322,10 +386,11 @@ impl Model {
             }
             // 5. Spatial propagation: g = μ_t + M dev, per sector.
             let trend_years = (t - 1) as f64;
+            let m = &ws.m[self.regime_of[t]];
             for sector in 0..2 {
                 let off = sector * k;
                 for i in 0..k {
-                    let row = &ws.m[i * k..(i + 1) * k];
+                    let row = &m[i * k..(i + 1) * k];
                     let spread: f64 = row
                         .iter()
                         .zip(&ws.dev[off..off + k])

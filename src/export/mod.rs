@@ -9,6 +9,7 @@
 //! binary-float noise such as `1499.8765400000001`.
 
 pub mod feasibility_csv;
+pub mod flows_csv;
 pub mod history_csv;
 pub mod manifest_json;
 pub mod markdown;
@@ -24,10 +25,11 @@ use crate::results::RunResults;
 
 pub use crate::hash::sha256_hex;
 pub use feasibility_csv::FeasibilityCsv;
+pub use flows_csv::FlowsCsv;
 pub use history_csv::HistoryCsv;
 pub use manifest_json::ManifestJson;
 pub use markdown::FeasibilityMarkdown;
-pub use output_dir::write_outputs;
+pub use output_dir::{write_file_atomic, write_outputs};
 pub use plans_csv::PlansCsv;
 pub use summary_csv::SummaryCsv;
 
@@ -40,16 +42,17 @@ pub trait Exporter {
 }
 
 /// The exporters of a normal run, in the order their files are written:
-/// `summary.csv`, `feasibility.csv`, `plans.csv`, `history.csv`, `feasibility.md`,
-/// `manifest.json`.
+/// `summary.csv`, `feasibility.csv`, `plans.csv`, `history.csv`, `flows.csv`,
+/// `feasibility.md`, `manifest.json`.
 ///
-/// The manifest lists the file names of all six.
+/// The manifest lists the file names of all seven.
 pub fn standard_exporters() -> Vec<Box<dyn Exporter>> {
     let mut exporters: Vec<Box<dyn Exporter>> = vec![
         Box::new(SummaryCsv),
         Box::new(FeasibilityCsv),
         Box::new(PlansCsv),
         Box::new(HistoryCsv),
+        Box::new(FlowsCsv),
         Box::new(FeasibilityMarkdown),
     ];
     let mut outputs: Vec<&'static str> = exporters.iter().map(|e| e.file_name()).collect();
@@ -216,6 +219,7 @@ mod tests {
                 "feasibility.csv",
                 "plans.csv",
                 "history.csv",
+                "flows.csv",
                 "feasibility.md",
                 "manifest.json"
             ]

@@ -75,6 +75,9 @@ pub fn write_outputs(
 
     for (name, bytes) in &files {
         let path = tmp.join(name);
+        if let Some(sub) = path.parent().filter(|p| *p != tmp) {
+            fs::create_dir_all(sub).map_err(|e| fail(write_error(sub, e)))?;
+        }
         write_synced(&path, bytes).map_err(|e| fail(write_error(&path, e)))?;
     }
 
@@ -126,17 +129,19 @@ fn render_all(
     let mut files: Vec<(&'static str, Vec<u8>)> = Vec::with_capacity(exporters.len());
     for exporter in exporters {
         let name = exporter.file_name();
+        // A plain file name, or one sub-folder and a file name (`charts/a.svg`).
         let mut components = Path::new(name).components();
         let plain = matches!(
-            (components.next(), components.next()),
-            (Some(Component::Normal(_)), None)
+            (components.next(), components.next(), components.next()),
+            (Some(Component::Normal(_)), None, None)
+                | (Some(Component::Normal(_)), Some(Component::Normal(_)), None)
         );
         if !plain {
             return Err(write_error(
                 &dir.join(name),
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    "an output file name must be a plain file name",
+                    "an output file name must be a plain file name, or one sub-folder and a file name",
                 ),
             ));
         }
@@ -220,4 +225,20 @@ fn write_error(path: &Path, source: io::Error) -> Error {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Writes one file atomically: into a temporary sibling, flushed, then renamed over
+/// `path` (parents created as needed). A failure leaves no partial file at `path`.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+    }
+    let name = path.file_name().unwrap_or_default();
+    let tmp = path.with_file_name(sibling_name(name, &format!("tmp-{}", std::process::id())));
+    let done = write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = done {
+        let _ = fs::remove_file(&tmp);
+        return Err(write_error(path, e));
+    }
+    Ok(())
 }

@@ -108,6 +108,48 @@ pub struct Impulse {
     pub note: String,
 }
 
+/// An effective distance between two nodes from a given year (both directions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// One end (node index).
+    pub a: usize,
+    /// Other end (node index).
+    pub b: usize,
+    /// Effective distance, km.
+    pub distance_km: f64,
+    /// First year in effect; `None`: always, base year included.
+    pub from_year: Option<i32>,
+    /// What it represents, as written in the scenario.
+    pub note: String,
+}
+
+/// A hub designation: a factor on a node's gravity attractiveness from a given year.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hub {
+    /// Node index.
+    pub node: usize,
+    /// Factor (> 0).
+    pub factor: f64,
+    /// First year in effect; `None`: always.
+    pub from_year: Option<i32>,
+    /// What it represents, as written in the scenario.
+    pub note: String,
+}
+
+impl Link {
+    /// Whether the link is in effect in `year`.
+    pub fn active(&self, year: i32) -> bool {
+        self.from_year.is_none_or(|y| year >= y)
+    }
+}
+
+impl Hub {
+    /// Whether the designation is in effect in `year`.
+    pub fn active(&self, year: i32) -> bool {
+        self.from_year.is_none_or(|y| year >= y)
+    }
+}
+
 /// Shock structure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shocks {
@@ -188,6 +230,10 @@ pub struct Scenario {
     pub gravity: Gravity,
     /// Policy impulses.
     pub impulses: Vec<Impulse>,
+    /// Effective-distance links.
+    pub links: Vec<Link>,
+    /// Hub designations.
+    pub hubs: Vec<Hub>,
     /// Plans, in the order of the targets files.
     pub plans: Vec<Plan>,
     /// Targets, in file order.

@@ -158,6 +158,40 @@ pub struct RawScenario {
     pub base_values: Option<BTreeMap<String, BTreeMap<String, RawBaseValue>>>,
     /// Policy impulses.
     pub impulses: Option<Vec<RawImpulse>>,
+    /// Effective distances that replace great-circle ones (new rail, integration).
+    pub links: Option<Vec<RawLink>>,
+    /// Logistics hub designations (gravity attractiveness factors).
+    pub hubs: Option<Vec<RawHub>>,
+}
+
+/// An effective distance between two nodes, from a given year.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    /// One end.
+    pub from: String,
+    /// The other end (the link is symmetric).
+    pub to: String,
+    /// Effective distance, km (road or rail distance, or travel cost in km-equivalents).
+    pub distance_km: f64,
+    /// First year in effect; absent: the whole projection, base year included.
+    pub from_year: Option<i32>,
+    /// What it represents.
+    pub note: Option<String>,
+}
+
+/// A hub designation: multiplies a node's gravity attractiveness from a given year.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHub {
+    /// The node.
+    pub node: String,
+    /// Factor on the node's hub_factor (> 0).
+    pub factor: f64,
+    /// First year in effect; absent: the whole projection.
+    pub from_year: Option<i32>,
+    /// What it represents.
+    pub note: Option<String>,
 }
 
 /// A group of nodes.

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use super::raw::{DistSpec, RawNodeParams, RawScenario};
 use super::source::SourceChain;
 use super::{
-    Gravity, Group, Impulse, NodeParams, ResolvedTarget, Scenario, Sector, Shocks, WeightScheme,
+    Gravity, Group, Hub, Impulse, Link, NodeParams, ResolvedTarget, Scenario, Sector, Shocks,
+    WeightScheme,
 };
 use crate::data::{self, BaseValue, History, NodeBase, NodeInfo};
 use crate::dist::Dist;
@@ -596,6 +597,89 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
         }
     }
 
+    // Links and hubs.
+    let in_projection = |c: &mut Checker, key: &str, year: Option<i32>| {
+        if let (Some(y), Some(b), Some(h)) = (year, base_year, horizon)
+            && (y <= b || y > h)
+        {
+            c.fail(
+                key,
+                format!("year {y} is outside the projection {}–{h}", b + 1),
+                "leave from_year out for a link in place from the base year".to_string(),
+            );
+        }
+    };
+    let mut links = Vec::new();
+    for (i, l) in raw.links.iter().flatten().enumerate() {
+        let key = |k: &str| format!("links[{i}].{k}");
+        let ends: Vec<Option<usize>> = [(&l.from, "from"), (&l.to, "to")]
+            .into_iter()
+            .map(|(n, k)| {
+                let ix = node_index(n);
+                if ix.is_none() && nodes_ok {
+                    c.fail(
+                        &key(k),
+                        format!("unknown node `{n}`: links join two of `nodes`"),
+                        suggest::hint(n, selected.iter().copied()),
+                    );
+                }
+                ix
+            })
+            .collect();
+        if l.from == l.to {
+            c.fail(
+                &key("to"),
+                "a link joins two different nodes",
+                "the internal distance is set by [logistics] internal_distance_km".to_string(),
+            );
+        }
+        if !(l.distance_km.is_finite() && l.distance_km > 0.0) {
+            c.fail(
+                &key("distance_km"),
+                format!("distance_km must be > 0, got {}", l.distance_km),
+                None,
+            );
+        }
+        in_projection(&mut c, &key("from_year"), l.from_year);
+        if let [Some(a), Some(b)] = ends[..] {
+            links.push(Link {
+                a,
+                b,
+                distance_km: l.distance_km,
+                from_year: l.from_year,
+                note: l.note.clone().unwrap_or_default(),
+            });
+        }
+    }
+    let mut hubs = Vec::new();
+    for (i, h) in raw.hubs.iter().flatten().enumerate() {
+        let key = |k: &str| format!("hubs[{i}].{k}");
+        let node = node_index(&h.node);
+        if node.is_none() && nodes_ok {
+            c.fail(
+                &key("node"),
+                format!("unknown node `{}`: hubs apply to `nodes`", h.node),
+                suggest::hint(&h.node, selected.iter().copied()),
+            );
+        }
+        if !(h.factor.is_finite() && h.factor > 0.0) {
+            c.fail(
+                &key("factor"),
+                format!("factor must be > 0, got {}", h.factor),
+                "1 leaves attractiveness unchanged; 1.2 raises it by a fifth".to_string(),
+            );
+        }
+        in_projection(&mut c, &key("from_year"), h.from_year);
+        if let Some(node) = node {
+            hubs.push(Hub {
+                node,
+                factor: h.factor,
+                from_year: h.from_year,
+                note: h.note.clone().unwrap_or_default(),
+            });
+        }
+    }
+
     // Base values: history, then the scenario's own.
     let by = base_year.unwrap_or(0);
     let mut base: Vec<NodeBase> = nodes
@@ -734,6 +818,8 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
         },
         gravity,
         impulses,
+        links,
+        hubs,
         plans,
         targets: resolved,
         files,
@@ -901,6 +987,7 @@ fn resolve_target(
             Some(100.0 * s / (s + sum(BaseQuantity::NonServiceEmployment)))
         }
         Indicator::LogisticsTotal => Some(sum(BaseQuantity::LogisticsTotal)),
+        Indicator::LogisticsIndex => Some(100.0),
         Indicator::ServiceVaRealGrowth | Indicator::GdpRealGrowth => None,
     };
     ResolvedTarget {
