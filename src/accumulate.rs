@@ -220,6 +220,33 @@ impl Accumulator {
                     let p = count as f64 / n as f64;
                     (p, summaries[col].2)
                 });
+                if let Some(value) = rt.observed {
+                    // Observed: met or missed, not a probability.
+                    let met = t.comparator.met(value, t.value);
+                    return TargetResult {
+                        plan: scenario.plans[t.plan].id.clone(),
+                        target_id: t.id.clone(),
+                        node: t.node.clone(),
+                        indicator: t.indicator_name.clone(),
+                        year: t.year,
+                        comparator: t.comparator.as_str().to_string(),
+                        target: t.value,
+                        unit: t.unit.clone(),
+                        p_met: None,
+                        p_met_se: None,
+                        p05: None,
+                        p50: Some(value),
+                        p95: None,
+                        required_growth,
+                        status: if met {
+                            TargetStatus::Met
+                        } else {
+                            TargetStatus::Missed
+                        },
+                        reason: format!("observed {}: {value}", t.year),
+                        quote: t.quote.clone(),
+                    };
+                }
                 TargetResult {
                     plan: scenario.plans[t.plan].id.clone(),
                     target_id: t.id.clone(),
@@ -260,9 +287,10 @@ impl Accumulator {
                     .filter(|(_, p)| **p == pi)
                     .map(|(t, _)| t)
                     .collect();
+                // Observed targets count: each draw holds their observed value.
                 let modelled = in_plan
                     .iter()
-                    .filter(|t| t.status == TargetStatus::Modelled)
+                    .filter(|t| t.status != TargetStatus::NotModelled)
                     .count();
                 let p = (modelled > 0).then(|| self.joint[pi] as f64 / n as f64);
                 PlanResult {

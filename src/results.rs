@@ -38,6 +38,10 @@ pub enum TargetStatus {
     Modelled,
     /// Kept in the output but not scored; `reason` says why.
     NotModelled,
+    /// Its year is observed (listed in the scenario) and the observed value meets it.
+    Met,
+    /// Its year is observed and the observed value misses it.
+    Missed,
 }
 
 impl TargetStatus {
@@ -46,6 +50,8 @@ impl TargetStatus {
         match self {
             TargetStatus::Modelled => "modelled",
             TargetStatus::NotModelled => "not_modelled",
+            TargetStatus::Met => "met",
+            TargetStatus::Missed => "missed",
         }
     }
 }

@@ -95,5 +95,24 @@ pub fn observed(scenario: &Scenario) -> Vec<ObservedPoint> {
             });
         }
     }
+    // Observations after the base year that the run was conditioned on.
+    for o in &scenario.observations {
+        let kind = o.kind.as_str();
+        out.push(ObservedPoint {
+            node: scenario.nodes[o.node].name.clone(),
+            indicator: kind.to_string(),
+            year: o.year,
+            value: o.value,
+            unit: if kind == "service_employment" {
+                "万人"
+            } else {
+                "亿元"
+            }
+            .to_string(),
+            real_growth_pct: None,
+            vintage: "tracked".to_string(),
+            source: o.source.clone(),
+        });
+    }
     out
 }

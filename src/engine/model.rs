@@ -22,7 +22,7 @@ use rand_distr::{Distribution, StandardNormal};
 use super::layout::Path;
 use crate::error::{Error, Result};
 use crate::indicator::BaseQuantity;
-use crate::scenario::{Scenario, Sector};
+use crate::scenario::{ObservedKind, Scenario, Sector};
 use crate::spatial;
 
 /// The random key of a run, derived from its seed alone.
@@ -65,6 +65,8 @@ pub struct Model {
     has_output: Vec<bool>,
     /// Fixed jump per year offset t (index t − 1), as a fraction.
     fixed_jump: Vec<f64>,
+    /// Observations per year offset t (index t − 1): (node, kind, value).
+    observed: Vec<Vec<(usize, ObservedKind, f64)>>,
 }
 
 /// The spatial set-up in force over some years: weights, multiplier, gravity decay.
@@ -211,7 +213,22 @@ impl Model {
                     .sum()
             })
             .collect();
+        let observed = (1..=years)
+            .map(|t| {
+                let year = s.base_year + t as i32;
+                let mut at: Vec<(usize, ObservedKind, f64)> = s
+                    .observations
+                    .iter()
+                    .filter(|o| o.year == year)
+                    .map(|o| (o.node, o.kind, o.value))
+                    .collect();
+                // Service value added before GDP, so GDP then fixes the non-service part.
+                at.sort_by_key(|(_, kind, _)| usize::from(*kind != ObservedKind::ServiceVa));
+                at
+            })
+            .collect();
         Ok(Model {
+            observed,
             k,
             years,
             base_es: values(s, BaseQuantity::ServiceEmployment),
@@ -412,6 +429,56 @@ impl Model {
                 path.service_va[now] = path.service_va[prev] * (1.0 + gs) * (1.0 + price);
                 path.non_service_va[now] = path.non_service_va[prev] * (1.0 + gn) * (1.0 + price);
             }
+            // Tracking: observed levels replace the projected ones; the surprise, as a
+            // growth deviation, joins the persistent shock so that it carries over.
+            for &(i, kind, value) in &self.observed[t - 1] {
+                let now = i * w + t;
+                match kind {
+                    ObservedKind::ServiceVa => {
+                        let r = value / path.service_va[now];
+                        path.service_va[now] = value;
+                        path.service_real[now] *= r;
+                        ws.e[i] += r - 1.0;
+                        ws.g[i] = (1.0 + ws.g[i]) * r - 1.0;
+                    }
+                    ObservedKind::Gdp => {
+                        // With service value added observed too, it is already set and
+                        // GDP fixes the rest; otherwise both parts scale alike.
+                        let service_fixed = self.observed[t - 1]
+                            .iter()
+                            .any(|&(j, k2, _)| j == i && k2 == ObservedKind::ServiceVa);
+                        let sectors: &[usize] = if service_fixed { &[1] } else { &[0, 1] };
+                        let rest = if service_fixed {
+                            path.service_va[now]
+                        } else {
+                            0.0
+                        };
+                        let scaled: f64 = sectors
+                            .iter()
+                            .map(|&x| {
+                                if x == 0 {
+                                    path.service_va[now]
+                                } else {
+                                    path.non_service_va[now]
+                                }
+                            })
+                            .sum();
+                        let r = (value - rest) / scaled;
+                        for &x in sectors {
+                            let (nominal, real, off) = if x == 0 {
+                                (&mut path.service_va, &mut path.service_real, 0)
+                            } else {
+                                (&mut path.non_service_va, &mut path.non_service_real, k)
+                            };
+                            nominal[now] *= r;
+                            real[now] *= r;
+                            ws.e[off + i] += r - 1.0;
+                            ws.g[off + i] = (1.0 + ws.g[off + i]) * r - 1.0;
+                        }
+                    }
+                    _ => {}
+                }
+            }
             // 8. Employment.
             for i in 0..k {
                 let p = &s.params[i];
@@ -439,6 +506,14 @@ impl Model {
                     * (1.0 + ws.lambda[i] * activity)
                     * (1.0 + price)
                     * (1.0 + p.logistics_volatility * xi);
+            }
+            for &(i, kind, value) in &self.observed[t - 1] {
+                let now = i * w + t;
+                match kind {
+                    ObservedKind::ServiceEmployment => path.service_emp[now] = value,
+                    ObservedKind::LogisticsTotal => path.logistics[now] = value,
+                    _ => {}
+                }
             }
             std::mem::swap(&mut gravity, &mut gravity_prev);
         }

@@ -47,6 +47,8 @@ fn render_markdown(results: &RunResults) -> String {
         let (p_met, spread) = match t.status {
             TargetStatus::Modelled => (percent(t.p_met, t.p_met_se), median_interval(t)),
             TargetStatus::NotModelled => ("not modelled".to_string(), cell(&t.reason)),
+            TargetStatus::Met => ("met (observed)".to_string(), cell(&t.reason)),
+            TargetStatus::Missed => ("missed (observed)".to_string(), cell(&t.reason)),
         };
         let _ = writeln!(
             out,

@@ -150,6 +150,52 @@ impl Hub {
     }
 }
 
+/// What an observation after the base year fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObservedKind {
+    /// Service value added (亿元, current prices).
+    ServiceVa,
+    /// GDP (亿元, current prices).
+    Gdp,
+    /// Social logistics total (亿元).
+    LogisticsTotal,
+    /// Service employment (万人).
+    ServiceEmployment,
+}
+
+impl ObservedKind {
+    /// Every kind with its name in scenario files.
+    pub const NAMES: [(&'static str, ObservedKind); 4] = [
+        ("service_va", ObservedKind::ServiceVa),
+        ("gdp", ObservedKind::Gdp),
+        ("logistics_total", ObservedKind::LogisticsTotal),
+        ("service_employment", ObservedKind::ServiceEmployment),
+    ];
+
+    /// Name in scenario files (also the indicator's name).
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+/// A value observed after the base year; the run starts the series from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Node index.
+    pub node: usize,
+    /// What is observed.
+    pub kind: ObservedKind,
+    /// Year.
+    pub year: i32,
+    /// Value (亿元 or 万人).
+    pub value: f64,
+    /// Source.
+    pub source: String,
+}
+
 /// Shock structure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shocks {
@@ -191,6 +237,9 @@ pub struct ResolvedTarget {
     pub reason: String,
     /// The indicator's base-year value for the entity, when known (for required growth).
     pub base_value: Option<f64>,
+    /// The value observed in the target's year, when the scenario lists it: the target
+    /// is then met or missed, not a probability.
+    pub observed: Option<f64>,
 }
 
 /// A validated scenario: everything the engine needs, in model units.
@@ -234,6 +283,8 @@ pub struct Scenario {
     pub links: Vec<Link>,
     /// Hub designations.
     pub hubs: Vec<Hub>,
+    /// Values observed after the base year, in file order.
+    pub observations: Vec<Observation>,
     /// Plans, in the order of the targets files.
     pub plans: Vec<Plan>,
     /// Targets, in file order.

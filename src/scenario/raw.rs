@@ -162,6 +162,24 @@ pub struct RawScenario {
     pub links: Option<Vec<RawLink>>,
     /// Logistics hub designations (gravity attractiveness factors).
     pub hubs: Option<Vec<RawHub>>,
+    /// Values observed after the base year: the run is conditioned on them.
+    pub observed: Option<Vec<RawObservation>>,
+}
+
+/// A value observed after the base year (tracking a plan mid-way).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawObservation {
+    /// The node.
+    pub node: String,
+    /// `service_va`, `gdp`, `logistics_total` or `service_employment`.
+    pub indicator: String,
+    /// The year observed (after the base year).
+    pub year: i32,
+    /// The value (亿元 current prices, or 万人).
+    pub value: f64,
+    /// Where it is published.
+    pub source: String,
 }
 
 /// An effective distance between two nodes, from a given year.

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use super::raw::{DistSpec, RawNodeParams, RawScenario};
 use super::source::SourceChain;
 use super::{
-    Gravity, Group, Hub, Impulse, Link, NodeParams, ResolvedTarget, Scenario, Sector, Shocks,
-    WeightScheme,
+    Gravity, Group, Hub, Impulse, Link, NodeParams, Observation, ObservedKind, ResolvedTarget,
+    Scenario, Sector, Shocks, WeightScheme,
 };
 use crate::data::{self, BaseValue, History, NodeBase, NodeInfo};
 use crate::dist::Dist;
@@ -728,6 +728,75 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
         }
     }
 
+    // Observations after the base year.
+    let mut observations: Vec<Observation> = Vec::new();
+    for (i, o) in raw.observed.iter().flatten().enumerate() {
+        let key = |k: &str| format!("observed[{i}].{k}");
+        let node = node_index(&o.node);
+        if node.is_none() && nodes_ok {
+            c.fail(
+                &key("node"),
+                format!("unknown node `{}`: observations apply to `nodes`", o.node),
+                suggest::hint(&o.node, selected.iter().copied()),
+            );
+        }
+        let kind = ObservedKind::NAMES
+            .iter()
+            .find(|(n, _)| *n == o.indicator)
+            .map(|(_, k)| *k);
+        if kind.is_none() {
+            c.fail(
+                &key("indicator"),
+                format!("`{}` cannot be observed here", o.indicator),
+                suggest::hint(&o.indicator, ObservedKind::NAMES.map(|(n, _)| n)),
+            );
+        }
+        in_projection(&mut c, &key("year"), Some(o.year));
+        if !(o.value.is_finite() && o.value > 0.0) {
+            c.fail(
+                &key("value"),
+                format!("an observed value must be > 0, got {}", o.value),
+                None,
+            );
+        }
+        if o.source.trim().is_empty() {
+            c.fail(
+                &key("source"),
+                "an observation needs its source",
+                "say where the figure is published".to_string(),
+            );
+        }
+        if let (Some(node), Some(kind)) = (node, kind) {
+            let needs = match kind {
+                ObservedKind::ServiceVa | ObservedKind::Gdp => BaseQuantity::NonServiceVa,
+                ObservedKind::LogisticsTotal => BaseQuantity::LogisticsTotal,
+                ObservedKind::ServiceEmployment => BaseQuantity::ServiceEmployment,
+            };
+            if base[node].values[needs.index()].is_none()
+                || base[node].values[BaseQuantity::ServiceVa.index()].is_none()
+            {
+                c.fail(&key("indicator"), format!("{} has no base-year value to project `{}` from, so an observation cannot condition it", o.node, o.indicator), "supply the base value under [base_values] with its source".to_string());
+            }
+            if observations
+                .iter()
+                .any(|x| x.node == node && x.kind == kind && x.year == o.year)
+            {
+                c.fail(
+                    &key("year"),
+                    format!("{} {} {} is observed twice", o.node, o.indicator, o.year),
+                    None,
+                );
+            }
+            observations.push(Observation {
+                node,
+                kind,
+                year: o.year,
+                value: o.value,
+                source: o.source.clone(),
+            });
+        }
+    }
+
     // Targets.
     let mut plans: Vec<Plan> = Vec::new();
     let mut targets: Vec<Target> = Vec::new();
@@ -787,7 +856,9 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
                 Some(format!("set the scenario's horizon to at least {} (or base_year before it), or leave this targets file out", t.year)),
             ));
         }
-        resolved.push(resolve_target(t, entity, &nodes, &groups, &base, by));
+        let mut r = resolve_target(t, entity, &nodes, &groups, &base, by);
+        r.observed = observed_value(&r, &observations, nodes.len());
+        resolved.push(r);
     }
 
     if !c.issues.is_empty() {
@@ -820,6 +891,7 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
         impulses,
         links,
         hubs,
+        observations,
         plans,
         targets: resolved,
         files,
@@ -933,6 +1005,7 @@ fn resolve_target(
         evaluable: None,
         reason,
         base_value: None,
+        observed: None,
     };
     if let Some(r) = &t.not_modelled {
         return unresolved(r.clone());
@@ -995,5 +1068,32 @@ fn resolve_target(
         evaluable: Some((entity, ind)),
         reason: String::new(),
         base_value,
+        observed: None,
+    }
+}
+
+/// The value a node's target takes in an observed year, where observations fix it:
+/// a level observed directly, or the service share when service value added and GDP
+/// are both observed. Groups and growth targets are left to the projection.
+fn observed_value(r: &ResolvedTarget, obs: &[Observation], k: usize) -> Option<f64> {
+    let (entity, ind) = r.evaluable?;
+    if entity >= k {
+        return None;
+    }
+    let year = r.target.year;
+    let get = |kind: ObservedKind| {
+        obs.iter()
+            .find(|o| o.node == entity && o.kind == kind && o.year == year)
+            .map(|o| o.value)
+    };
+    match ind {
+        Indicator::ServiceVa => get(ObservedKind::ServiceVa),
+        Indicator::Gdp => get(ObservedKind::Gdp),
+        Indicator::LogisticsTotal => get(ObservedKind::LogisticsTotal),
+        Indicator::ServiceEmployment => get(ObservedKind::ServiceEmployment),
+        Indicator::ServiceShareOfGdp => {
+            Some(100.0 * get(ObservedKind::ServiceVa)? / get(ObservedKind::Gdp)?)
+        }
+        _ => None,
     }
 }
