@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use xiang::engine::RunSettings;
 use xiang::error::Result;
 use xiang::export::{standard_exporters, write_outputs};
+use xiang::report::{self, Lang, ReportOptions, Templates};
 use xiang::run::run_scenario;
 use xiang::scenario::{self, Scenario};
 use xiang::shard;
@@ -54,6 +55,25 @@ enum Command {
         /// default results/<name>-shards/part-I-of-N.json); combine with `xiang merge`.
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<(u64, u64)>,
+        #[command(flatten)]
+        output: OutputFlags,
+    },
+    /// Write report.md, report.html and charts/*.svg for result folders of `xiang run`
+    /// (the first is reported on, the others compared with it).
+    Report {
+        /// Result folders; the report is written into the first unless --out is given.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Write the report into this folder instead (replaced as a whole).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Language of the labels: zh, en or both.
+        #[arg(long, default_value = "both")]
+        lang: Lang,
+        /// Folder with templates (report.md.j2, report.html.j2, style.css) that replace
+        /// the built-in ones of the same name.
+        #[arg(long)]
+        templates: Option<PathBuf>,
     },
     /// Merge the partial files of `xiang run --shard I/N` into the outputs of the whole
     /// run, identical to an unsharded run.
@@ -90,6 +110,74 @@ enum Command {
         /// The scenario file (TOML).
         scenario: PathBuf,
     },
+    /// Estimate trends, volatility, persistence, correlation and the deflator from a
+    /// history, as a scenario fragment that extends another scenario.
+    Calibrate {
+        /// The history file (CSV, as scenarios/data/history.csv).
+        data: PathBuf,
+        /// Last year of history used; estimates describe growth from the next year.
+        #[arg(long)]
+        base_year: i32,
+        /// Write the fragment here [default: print it].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The reference series trends are shrunk toward (`none` for the node mean).
+        #[arg(long, default_value = "Hunan")]
+        anchor: String,
+        /// Years left out as jumps (epidemic-type years), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "2020")]
+        jump_years: Vec<i32>,
+        /// The scenario the fragment extends, relative to the fragment's folder.
+        #[arg(long, default_value = "baseline.toml")]
+        extends: String,
+    },
+    /// Project from a past base year and score every later observed value.
+    Backtest {
+        /// The scenario file (TOML), with a base year in the past.
+        scenario: PathBuf,
+        /// The observed history (CSV).
+        #[arg(long)]
+        observed: PathBuf,
+        /// Number of Monte Carlo draws [default: the scenario's `draws`].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        draws: Option<u64>,
+        /// Random seed [default: the scenario's `seed`].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads; results do not depend on it [default: all cores].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        threads: Option<u64>,
+        /// Output folder [default: results/<scenario name>/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Compare result folders of `xiang run`: every target's P(met) under each scenario
+    /// and its change against the first; writes compare.csv and compare.md.
+    Compare {
+        /// The result folders; the first is the reference.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output folder [default: results/compare/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Output options of `xiang run`: the report and Excel-ready CSV files.
+#[derive(Debug, Clone, clap::Args)]
+struct OutputFlags {
+    /// Also write report.md, report.html and charts/*.svg.
+    #[arg(long)]
+    report: bool,
+    /// Write the CSV files with a UTF-8 byte-order mark, so Excel shows Chinese names.
+    #[arg(long)]
+    excel: bool,
+    /// Language of the report's labels: zh, en or both.
+    #[arg(long, default_value = "both")]
+    lang: Lang,
+    /// Folder with report templates that replace the built-in ones of the same name.
+    #[arg(long)]
+    templates: Option<PathBuf>,
 }
 
 /// Validated options of `xiang run`.
@@ -134,11 +222,12 @@ pub fn run() -> Result<()> {
             out,
             quiet,
             shard,
+            output,
         } => {
             let scn = scenario::load(&scenario)?;
             let opts = RunOptions::new(&scn, draws, seed, threads, out.clone(), quiet);
             match shard {
-                None => run_command(&scn, &opts),
+                None => run_command(&scn, &opts, &output),
                 Some((i, n)) => {
                     let path = out.unwrap_or_else(|| shard::default_path(&scn, i, n));
                     with_progress(&opts, |progress| {
@@ -192,6 +281,27 @@ pub fn run() -> Result<()> {
             );
             Ok(())
         }
+        Command::Report {
+            dirs,
+            out,
+            lang,
+            templates,
+        } => {
+            let options = ReportOptions {
+                lang,
+                templates: Templates::load(templates.as_deref())?,
+            };
+            let written = report::write_report(&dirs, out.as_deref(), options)?;
+            eprintln!(
+                "wrote {} report files to {}",
+                written.len(),
+                out.iter()
+                    .chain(dirs.first())
+                    .next()
+                    .map_or_else(|| ".".to_string(), |d| d.display().to_string())
+            );
+            Ok(())
+        }
         Command::Validate { scenario } => {
             let scn = scenario::load(&scenario)?;
             let modelled = scn.targets.iter().filter(|t| t.evaluable.is_some()).count();
@@ -211,6 +321,39 @@ pub fn run() -> Result<()> {
         Command::Targets { scenario } => {
             let scn = scenario::load(&scenario)?;
             print_targets(&scn);
+            Ok(())
+        }
+        Command::Calibrate {
+            data,
+            base_year,
+            out,
+            anchor,
+            jump_years,
+            extends,
+        } => xiang::calibrate::command(
+            &data,
+            base_year,
+            out.as_deref(),
+            &anchor,
+            &jump_years,
+            &extends,
+        ),
+        Command::Backtest {
+            scenario,
+            observed,
+            draws,
+            seed,
+            threads,
+            out,
+        } => xiang::backtest::command(&scenario, &observed, draws, seed, threads, out.as_deref()),
+        Command::Compare { dirs, out } => {
+            let written = xiang::compare::command(&dirs, out.as_deref())?;
+            let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "compared {} folders; wrote {}",
+                dirs.len(),
+                names.join(", ")
+            );
             Ok(())
         }
     }
@@ -261,9 +404,19 @@ fn with_progress<T>(
     out
 }
 
-fn run_command(scn: &Scenario, opts: &RunOptions) -> Result<()> {
+fn run_command(scn: &Scenario, opts: &RunOptions, output: &OutputFlags) -> Result<()> {
+    // Templates are read before the run, so a bad one fails fast.
+    let report = if output.report {
+        Some(ReportOptions {
+            lang: output.lang,
+            templates: Templates::load(output.templates.as_deref())?,
+        })
+    } else {
+        None
+    };
     let results = with_progress(opts, |progress| run_scenario(scn, opts.settings, progress))?;
-    let written = write_outputs(&opts.out, &results, &standard_exporters())?;
+    let exporters = report::run_exporters(&results, report, output.excel);
+    let written = write_outputs(&opts.out, &results, &exporters)?;
     eprintln!(
         "{}: {} draws, seed {}, {} threads, {:.2} s; wrote {} files to {}",
         scn.name,

@@ -9,6 +9,9 @@
 
 pub mod accumulate;
 pub mod aggregate;
+pub mod backtest;
+pub mod calibrate;
+pub mod compare;
 pub mod data;
 pub mod dist;
 pub mod engine;
@@ -16,6 +19,7 @@ pub mod error;
 pub mod export;
 pub mod hash;
 pub mod indicator;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;

@@ -1,0 +1,405 @@
+//! Benchmarks of the Monte Carlo engine.
+//!
+//! Groups:
+//! - `projection_per_draw`: one draw (`Model::simulate` + `extract`) for the shipped
+//!   baseline (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes ×
+//!   10 years, each with ρ uncertain (a K×K inverse per draw) and with ρ fixed (the
+//!   multiplier precomputed once).
+//! - `extract`: the series extraction of one draw alone, at the same sizes.
+//! - `spatial_multiplier`: the inverse M = (I − ρW)⁻¹ alone, at the same K, to show its
+//!   share of a draw when ρ is uncertain.
+//! - `rng_floor`: only the random numbers a baseline draw consumes, from the same
+//!   generator (the floor a draw cannot go below without a cheaper generator).
+//! - `aggregation`: `aggregate` over 10 000 stored baseline draws.
+//! - `full_run`: `run_scenario` on the baseline, 100 000 draws, on 1 and 2 threads
+//!   (pool start, streamed draws, accumulation and results).
+//!
+//! Scenarios other than the baseline are written to a temporary folder when the bench
+//! starts; the synthetic nodes come from a fixed-seed generator, so every run
+//! benchmarks the same inputs.
+//!
+//! Run with `cargo bench --bench engine` (a few minutes on two cores).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+
+use xiang::aggregate::aggregate;
+use xiang::engine::layout::{Layout, extract};
+use xiang::engine::model::{Model, draw_rng, run_key};
+use xiang::engine::{RunSettings, simulate, with_threads};
+use xiang::run::{run_info, run_scenario};
+use xiang::scenario::{self, Scenario};
+
+/// Standard normals one baseline draw consumes (K = 4 nodes, T = 5 years, no impulses),
+/// counted from `Model::simulate`:
+///
+/// - per draw, 7 parameters per node, each one normal (service and non-service trend and
+///   slowdown, employment elasticity, non-service employment trend, logistics
+///   elasticity): 7K = 28;
+/// - per draw, the deflator trend: 1 (ρ is uniform: counted in [`BASELINE_UNIFORMS`]);
+/// - per year, 2K correlated shock normals + 1 price + 2K employment + K logistics
+///   = 5K + 1 = 21, so 21 T = 105.
+///
+/// Total 28 + 1 + 105 = 134. Not counted: the rare extra normals of a truncated normal
+/// rejected outside its range (the logistics elasticity, about 1% of draws), and the jump
+/// size, drawn only in a jump year (probability 0.05 a year, 0.25 normals a draw).
+const BASELINE_NORMALS: usize = 7 * 4 + 1 + (5 * 4 + 1) * 5;
+
+/// Uniforms one baseline draw consumes: ρ ~ U(0, 0.4) once, plus the jump test once a
+/// year: 1 + T = 6.
+const BASELINE_UNIFORMS: usize = 1 + 5;
+
+/// Draws per sample in `aggregation`.
+const AGGREGATION_DRAWS: u64 = 10_000;
+
+/// Draws per run in `full_run`.
+const FULL_RUN_DRAWS: u64 = 100_000;
+
+/// Synthetic nodes in the largest per-draw case.
+const SYNTHETIC_NODES: usize = 120;
+
+fn baseline_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml")
+}
+
+fn load(path: &Path) -> Scenario {
+    scenario::load(path).unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()))
+}
+
+fn write_toml(path: &Path, table: &toml::Table) {
+    let text = toml::to_string(table).expect("a scenario table serializes");
+    std::fs::write(path, text).expect("cannot write a bench scenario");
+}
+
+fn string_array<S: AsRef<str>>(items: &[S]) -> toml::Value {
+    toml::Value::Array(
+        items
+            .iter()
+            .map(|s| toml::Value::String(s.as_ref().to_string()))
+            .collect(),
+    )
+}
+
+/// `[spatial] rho = value`, merged into `table`.
+fn set_fixed_rho(table: &mut toml::Table, rho: f64) {
+    let spatial = table
+        .entry("spatial")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    spatial
+        .as_table_mut()
+        .expect("[spatial] is a table")
+        .insert("rho".into(), toml::Value::Float(rho));
+}
+
+/// A 64-bit linear congruential generator (Knuth's MMIX constants): fixed seed, no
+/// dependence on anything outside the bench.
+struct Lcg(u64);
+
+impl Lcg {
+    /// Uniform on [0, 1), from the top 53 bits.
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next_f64()
+    }
+}
+
+/// The scenarios of `projection_per_draw`: (label, ρ uncertain, ρ fixed at 0.2).
+struct Cases {
+    cases: Vec<(&'static str, Scenario, Scenario)>,
+}
+
+fn build_cases() -> Cases {
+    let dir = tempfile::tempdir().expect("cannot create a temporary folder");
+    let baseline = baseline_path();
+    let extends = toml::Value::String(baseline.to_string_lossy().into_owned());
+
+    // (a) The shipped baseline, and the same with ρ fixed.
+    let base_uncertain = load(&baseline);
+    let mut t = toml::Table::new();
+    t.insert("extends".into(), extends.clone());
+    set_fixed_rho(&mut t, 0.2);
+    let p = dir.path().join("baseline-fixed-rho.toml");
+    write_toml(&p, &t);
+    let base_fixed = load(&p);
+
+    // (b) All 13 cities of the node file, to 2030, without targets. Cities without
+    // history get no levels, so fewer series, but the same per-node dynamics.
+    let nodes_csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/data/nodes.csv");
+    let mut reader = csv::Reader::from_path(&nodes_csv).expect("cannot read nodes.csv");
+    let cities: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("a nodes.csv row")[0].trim().to_string())
+        .collect();
+    assert_eq!(
+        cities.len(),
+        13,
+        "nodes.csv should list the 13 cities of Hunan"
+    );
+    let mut t = toml::Table::new();
+    t.insert("extends".into(), extends);
+    t.insert("name".into(), toml::Value::String("bench-13-cities".into()));
+    t.insert("nodes".into(), string_array(&cities));
+    t.insert("horizon".into(), toml::Value::Integer(2030));
+    t.insert("targets".into(), toml::Value::Array(Vec::new()));
+    let p = dir.path().join("cities-13.toml");
+    write_toml(&p, &t);
+    let cities_uncertain = load(&p);
+    set_fixed_rho(&mut t, 0.2);
+    let p = dir.path().join("cities-13-fixed-rho.toml");
+    write_toml(&p, &t);
+    let cities_fixed = load(&p);
+
+    // (c) 120 synthetic nodes at pseudo-random points of Hunan's bounding box, each
+    // with 2020 GDP and service value added. The scenario is a copy of the baseline
+    // without its groups and node overrides (they name real cities).
+    let mut rng = Lcg(0x5EED_0000_0000_0120);
+    let names: Vec<String> = (1..=SYNTHETIC_NODES).map(|i| format!("S{i:03}")).collect();
+    let mut nodes = String::from("node,name_zh,lon,lat,source\n");
+    let mut history =
+        String::from("node,year,indicator,value,unit,real_growth_pct,vintage,source\n");
+    for name in &names {
+        let lon = rng.uniform(108.8, 114.3);
+        let lat = rng.uniform(24.6, 30.1);
+        let gdp = rng.uniform(500.0, 3000.0);
+        let service = gdp * rng.uniform(0.45, 0.55);
+        nodes.push_str(&format!("{name},synthetic,{lon:.4},{lat:.4},synthetic\n"));
+        history.push_str(&format!(
+            "{name},2020,gdp,{gdp:.2},亿元,,synthetic,synthetic\n\
+             {name},2020,service_va,{service:.2},亿元,,synthetic,synthetic\n"
+        ));
+    }
+    std::fs::write(dir.path().join("nodes.csv"), nodes).expect("cannot write nodes.csv");
+    std::fs::write(dir.path().join("history.csv"), history).expect("cannot write history.csv");
+    let text = std::fs::read_to_string(&baseline).expect("cannot read the baseline");
+    let mut t: toml::Table = toml::from_str(&text).expect("the baseline is TOML");
+    t.remove("groups");
+    t.remove("node_params");
+    t.insert(
+        "name".into(),
+        toml::Value::String("bench-synthetic-120".into()),
+    );
+    t.insert("nodes".into(), string_array(&names));
+    t.insert("node_file".into(), toml::Value::String("nodes.csv".into()));
+    t.insert(
+        "history_file".into(),
+        toml::Value::String("history.csv".into()),
+    );
+    t.insert("horizon".into(), toml::Value::Integer(2030));
+    t.insert("targets".into(), toml::Value::Array(Vec::new()));
+    let p = dir.path().join("synthetic-120.toml");
+    write_toml(&p, &t);
+    let synthetic_uncertain = load(&p);
+    set_fixed_rho(&mut t, 0.2);
+    let p = dir.path().join("synthetic-120-fixed-rho.toml");
+    write_toml(&p, &t);
+    let synthetic_fixed = load(&p);
+
+    for (s, k, years) in [
+        (&base_uncertain, 4, 5),
+        (&cities_uncertain, 13, 10),
+        (&synthetic_uncertain, SYNTHETIC_NODES, 10),
+    ] {
+        assert_eq!((s.nodes.len(), s.years()), (k, years), "{}", s.name);
+        assert!(!s.rho.is_fixed(), "{}: ρ should be uncertain", s.name);
+    }
+    for s in [&base_fixed, &cities_fixed, &synthetic_fixed] {
+        assert!(s.rho.is_fixed(), "{}: ρ should be fixed", s.name);
+    }
+    Cases {
+        cases: vec![
+            ("baseline_4x5", base_uncertain, base_fixed),
+            ("cities_13x10", cities_uncertain, cities_fixed),
+            ("synthetic_120x10", synthetic_uncertain, synthetic_fixed),
+        ],
+    }
+}
+
+/// One draw after another, draw index advancing inside the timed loop.
+fn bench_draws(c: &mut Criterion, cases: &Cases) {
+    let mut group = c.benchmark_group("projection_per_draw");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(50);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    for (label, uncertain, fixed) in &cases.cases {
+        for (rho, s) in [("rho_uniform", uncertain), ("rho_fixed", fixed)] {
+            let model = Model::new(s).expect("the model builds");
+            let layout = Layout::new(s);
+            let mut ws = model.workspace();
+            let mut out = vec![0.0; layout.len()];
+            let key = run_key(s.seed);
+            let mut draw = 0u64;
+            group.bench_function(BenchmarkId::new(*label, rho), |b| {
+                b.iter(|| {
+                    model
+                        .simulate(&key, draw, &mut ws)
+                        .expect("a draw succeeds");
+                    extract(
+                        &layout,
+                        &ws.path,
+                        &model.base_sva,
+                        &model.base_nsva,
+                        &mut out,
+                    );
+                    draw += 1;
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// `extract` alone, on the path of one draw, at each case of `projection_per_draw`:
+/// the part of a draw spent turning node paths into the recorded series.
+fn bench_extract(c: &mut Criterion, cases: &Cases) {
+    let mut group = c.benchmark_group("extract");
+    group.throughput(Throughput::Elements(1));
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(2));
+    for (label, s, _) in &cases.cases {
+        let model = Model::new(s).expect("the model builds");
+        let layout = Layout::new(s);
+        let mut ws = model.workspace();
+        let mut out = vec![0.0; layout.len()];
+        model
+            .simulate(&run_key(s.seed), 0, &mut ws)
+            .expect("a draw succeeds");
+        group.bench_function(*label, |b| {
+            b.iter(|| {
+                extract(
+                    &layout,
+                    black_box(&ws.path),
+                    &model.base_sva,
+                    &model.base_nsva,
+                    &mut out,
+                );
+                black_box(&out);
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The spatial multiplier alone, at each K of `projection_per_draw`.
+fn bench_multiplier(c: &mut Criterion, cases: &Cases) {
+    let mut group = c.benchmark_group("spatial_multiplier");
+    group.sample_size(50);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(2));
+    for (label, s, _) in &cases.cases {
+        let dist = xiang::spatial::distance_matrix(&s.nodes);
+        let w = xiang::spatial::weight_matrix(&dist, s.weights);
+        group.bench_function(*label, |b| {
+            b.iter(|| xiang::spatial::multiplier(black_box(&w), black_box(0.2)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// The random numbers of one baseline draw, from the engine's own per-draw stream.
+fn bench_rng_floor(c: &mut Criterion, cases: &Cases) {
+    let s = &cases.cases[0].1;
+    assert!(
+        s.impulses.is_empty(),
+        "the baseline's count of normals assumes no impulses"
+    );
+    let key = run_key(s.seed);
+    let mut group = c.benchmark_group("rng_floor");
+    group.throughput(Throughput::Elements(1));
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    let mut draw = 0u64;
+    group.bench_function(
+        format!("baseline_{BASELINE_NORMALS}_normals_{BASELINE_UNIFORMS}_uniforms"),
+        |b| {
+            b.iter(|| {
+                let mut rng = draw_rng(&key, draw);
+                let mut acc = 0.0f64;
+                for _ in 0..BASELINE_NORMALS {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    acc += z;
+                }
+                for _ in 0..BASELINE_UNIFORMS {
+                    let u: f64 = rng.random();
+                    acc += u;
+                }
+                draw += 1;
+                black_box(acc)
+            })
+        },
+    );
+    group.finish();
+}
+
+/// `aggregate` over the same 10 000 baseline draws (stored once, before timing).
+fn bench_aggregation(c: &mut Criterion, cases: &Cases) {
+    let s = &cases.cases[0].1;
+    let settings = RunSettings {
+        draws: AGGREGATION_DRAWS,
+        seed: s.seed,
+        threads: 1,
+    };
+    let draws = with_threads(1, || simulate(s, settings, &|_| {}))
+        .expect("a pool starts")
+        .expect("the draws succeed");
+    let mut group = c.benchmark_group("aggregation");
+    group.throughput(Throughput::Elements(AGGREGATION_DRAWS));
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("baseline_10000_draws", |b| {
+        b.iter(|| aggregate(s, &draws, run_info(s, settings)))
+    });
+    group.finish();
+}
+
+/// The whole run as the command line makes it.
+fn bench_full_run(c: &mut Criterion, cases: &Cases) {
+    let s = &cases.cases[0].1;
+    let mut group = c.benchmark_group("full_run");
+    group.throughput(Throughput::Elements(FULL_RUN_DRAWS));
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(15));
+    for threads in [1usize, 2] {
+        let settings = RunSettings {
+            draws: FULL_RUN_DRAWS,
+            seed: s.seed,
+            threads,
+        };
+        group.bench_function(BenchmarkId::new("baseline_100000_draws", threads), |b| {
+            b.iter(|| run_scenario(s, settings, &|_| {}).expect("the run succeeds"))
+        });
+    }
+    group.finish();
+}
+
+fn engine(c: &mut Criterion) {
+    let cases = build_cases();
+    bench_draws(c, &cases);
+    bench_extract(c, &cases);
+    bench_multiplier(c, &cases);
+    bench_rng_floor(c, &cases);
+    bench_aggregation(c, &cases);
+    bench_full_run(c, &cases);
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);
