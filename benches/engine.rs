@@ -254,6 +254,7 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
                         &model.base_sva,
                         &model.base_nsva,
                         &mut out,
+                        1,
                     );
                     draw += 1;
                     black_box(&out);
@@ -287,6 +288,7 @@ fn bench_extract(c: &mut Criterion, cases: &Cases) {
                     &model.base_sva,
                     &model.base_nsva,
                     &mut out,
+                    1,
                 );
                 black_box(&out);
             })

@@ -6,7 +6,9 @@
 //! per-block sums rounded to fixed point (2⁻³² units, in i128). Integer addition does
 //! not depend on order, so accumulators merge in any order to the same state. Within a
 //! block of draws (a fixed partition of the draw indices), sums run in draw order in
-//! f64, then round once to fixed point. Moments are taken around a shift per series
+//! f64 over four lanes (a draw's lane is its position in the block modulo four), then
+//! the lanes combine in a fixed order and round once to fixed point. Blocks are fed
+//! series-major, so each series' sketch stays in cache while its values stream past. Moments are taken around a shift per series
 //! (its value in draw 0), which keeps the variance free of cancellation.
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,26 @@ const FIXED: f64 = 4_294_967_296.0;
 
 fn to_fixed(x: f64) -> i128 {
     (x * FIXED).round() as i128
+}
+
+/// Partial sums per series within a block, in [`LANES`] lanes.
+pub const LANES: usize = 4;
+
+/// The open block's partial sums and scratch, reused from block to block.
+#[derive(Debug, Clone, Default)]
+pub struct BlockSums {
+    sum: Vec<[f64; LANES]>,
+    sumsq: Vec<[f64; LANES]>,
+    all_met: Vec<bool>,
+}
+
+impl BlockSums {
+    fn ensure(&mut self, n: usize) {
+        if self.sum.len() != n {
+            self.sum = vec![[0.0; LANES]; n];
+            self.sumsq = vec![[0.0; LANES]; n];
+        }
+    }
 }
 
 /// What is fixed for a run: which series exist, their shifts, and how targets read them.
@@ -100,49 +122,76 @@ impl Accumulator {
         }
     }
 
-    /// Adds one whole block of `draws` draws: `rows` holds them draw-major,
-    /// `ev.layout.len()` values per draw, in draw order. `scratch` is reused space.
-    pub fn add_block(
-        &mut self,
-        ev: &Evaluator,
-        rows: &[f64],
-        draws: usize,
-        scratch: &mut Vec<f64>,
-    ) {
+    /// Adds one chunk of `draws` draws of the current block. `cols` holds them
+    /// series-major (`cols[s * draws + d]`, draws in draw order), so each series' sketch
+    /// and sums stay in cache while its values stream past. The chunks of a block must
+    /// come in draw order, each a multiple of [`LANES`] draws except the block's last;
+    /// then [`Accumulator::close_block`] folds the block's sums into the totals.
+    pub fn add_chunk(&mut self, ev: &Evaluator, cols: &[f64], draws: usize, block: &mut BlockSums) {
         let n = ev.layout.len();
-        scratch.clear();
-        scratch.resize(2 * n, 0.0);
-        let (bsum, bsq) = scratch.split_at_mut(n);
-        let mut all_met = vec![true; ev.plans];
-        for d in 0..draws {
-            let row = &rows[d * n..(d + 1) * n];
-            self.draws += 1;
-            for (s, &x) in row.iter().enumerate() {
-                if x.is_finite() {
-                    let d = x - ev.shifts[s];
-                    bsum[s] += d;
-                    bsq[s] += d * d;
-                    self.sketches[s].add(x);
-                } else {
-                    self.nonfinite[s] += 1;
-                }
-            }
-            all_met.iter_mut().for_each(|m| *m = true);
-            for (t, spec) in ev.targets.iter().enumerate() {
-                if let Some((col, cmp, value)) = spec {
-                    let ok = cmp.met(row[*col], *value);
-                    self.met[t] += u64::from(ok);
-                    all_met[ev.target_plan[t]] &= ok;
-                }
-            }
-            for (j, ok) in self.joint.iter_mut().zip(&all_met) {
-                *j += u64::from(*ok);
-            }
-        }
+        block.ensure(n);
+        self.draws += draws as u64;
         for s in 0..n {
-            self.sum[s] += to_fixed(bsum[s]);
-            self.sumsq[s] += to_fixed(bsq[s]);
+            let col = &cols[s * draws..(s + 1) * draws];
+            let shift = ev.shifts[s];
+            let sketch = &mut self.sketches[s];
+            let (sum, sq) = (&mut block.sum[s], &mut block.sumsq[s]);
+            let mut nonfinite = 0;
+            // Lane j mod LANES: independent chains the processor can overlap, in a
+            // fixed order (the lane is the draw's position in its block).
+            for group in col.chunks(LANES) {
+                for (lane, &x) in group.iter().enumerate() {
+                    if x.is_finite() {
+                        let d = x - shift;
+                        sum[lane] += d;
+                        sq[lane] += d * d;
+                        sketch.add(x);
+                    } else {
+                        nonfinite += 1;
+                    }
+                }
+            }
+            self.nonfinite[s] += nonfinite;
         }
+        block.all_met.clear();
+        block.all_met.resize(ev.plans * draws, true);
+        for (t, spec) in ev.targets.iter().enumerate() {
+            if let Some((col, cmp, value)) = spec {
+                let values = &cols[col * draws..(col + 1) * draws];
+                let plan = ev.target_plan[t];
+                let all = &mut block.all_met[plan * draws..(plan + 1) * draws];
+                let mut met = 0;
+                for (x, all) in values.iter().zip(all.iter_mut()) {
+                    let ok = cmp.met(*x, *value);
+                    met += u64::from(ok);
+                    *all &= ok;
+                }
+                self.met[t] += met;
+            }
+        }
+        for (p, joint) in self.joint.iter_mut().enumerate() {
+            let all = &block.all_met[p * draws..(p + 1) * draws];
+            *joint += all.iter().filter(|ok| **ok).count() as u64;
+        }
+    }
+
+    /// Ends the current block: rounds its sums to fixed point (lanes combined in a fixed
+    /// order), adds them to the totals and clears `block` for the next block.
+    pub fn close_block(&mut self, block: &mut BlockSums) {
+        let lanes = |v: &[f64; LANES]| (v[0] + v[1]) + (v[2] + v[3]);
+        for (s, (sum, sq)) in block.sum.iter_mut().zip(&mut block.sumsq).enumerate() {
+            self.sum[s] += to_fixed(lanes(sum));
+            self.sumsq[s] += to_fixed(lanes(sq));
+            *sum = [0.0; LANES];
+            *sq = [0.0; LANES];
+        }
+    }
+
+    /// Adds one whole block of `draws` draws held series-major (see
+    /// [`Accumulator::add_chunk`]).
+    pub fn add_block(&mut self, ev: &Evaluator, cols: &[f64], draws: usize, block: &mut BlockSums) {
+        self.add_chunk(ev, cols, draws, block);
+        self.close_block(block);
     }
 
     /// Adds `other` into `self` (any order gives the same state).

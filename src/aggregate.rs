@@ -4,7 +4,7 @@
 //! summaries must still be exactly those of a streaming run of the same draws, so they
 //! are fed block by block through [`crate::accumulate::Accumulator`].
 
-use crate::accumulate::{Accumulator, Evaluator};
+use crate::accumulate::{Accumulator, BlockSums, Evaluator};
 use crate::engine::{BLOCK, Draws};
 use crate::results::{RunInfo, RunResults};
 use crate::scenario::Scenario;
@@ -19,17 +19,21 @@ pub fn aggregate(scenario: &Scenario, draws: &Draws, info: RunInfo) -> RunResult
     };
     let ev = Evaluator::new(scenario, draws.layout.clone(), &draw0);
     let mut acc = Accumulator::new(&ev);
-    let mut scratch = Vec::new();
+    let mut sums = BlockSums::default();
+    let mut cols = Vec::new();
     let total = draws.draws as usize;
     let block = BLOCK as usize;
     for start in (0..total).step_by(block) {
         let count = block.min(total - start);
-        let rows = if n == 0 {
-            &[][..]
-        } else {
-            &draws.values[start * n..(start + count) * n]
-        };
-        acc.add_block(&ev, rows, count, &mut scratch);
+        // Stored draw-major; the accumulator reads series-major.
+        cols.clear();
+        cols.resize(count * n, 0.0);
+        for d in 0..count {
+            for (s, x) in draws.row(start + d).iter().enumerate() {
+                cols[s * count + d] = *x;
+            }
+        }
+        acc.add_block(&ev, &cols, count, &mut sums);
     }
     acc.finish(scenario, &ev, info)
 }

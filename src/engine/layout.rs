@@ -177,19 +177,29 @@ impl Path {
     }
 }
 
-/// Computes every series of `layout` from `path` into `out` (length `layout.len()`).
-/// `base_sva` and `base_nsva` are the nodes' base-year levels (weights of real growth).
-pub fn extract(layout: &Layout, path: &Path, base_sva: &[f64], base_nsva: &[f64], out: &mut [f64]) {
-    let (series_out, flows_out) = out.split_at_mut(layout.series.len());
-    for (o, f) in flows_out.iter_mut().zip(&layout.flows) {
-        *o =
+/// Computes every series of `layout` from `path` into `out`, column `c` at
+/// `out[c * stride]`: `stride = 1` writes one draw's row, `stride = draws` writes one
+/// draw into a series-major block. `out` must hold `(layout.len() − 1) · stride + 1`
+/// values. `base_sva` and `base_nsva` are the nodes' base-year levels (weights of real
+/// growth).
+pub fn extract(
+    layout: &Layout,
+    path: &Path,
+    base_sva: &[f64],
+    base_nsva: &[f64],
+    out: &mut [f64],
+    stride: usize,
+) {
+    let flows_at = layout.series.len();
+    for (c, f) in layout.flows.iter().enumerate() {
+        out[(flows_at + c) * stride] =
             100.0 * path.flow(f.origin, f.destination, f.t) / path.flow(f.origin, f.destination, 0);
     }
-    for (o, s) in series_out.iter_mut().zip(&layout.series) {
+    for (c, s) in layout.series.iter().enumerate() {
         let m = &layout.members[s.entity];
         let t = s.t;
         let sum = |v: &[f64]| -> f64 { m.iter().map(|&i| path.at(v, i, t)).sum() };
-        *o = match s.indicator {
+        out[c * stride] = match s.indicator {
             Indicator::ServiceVa => sum(&path.service_va),
             Indicator::NonServiceVa => sum(&path.non_service_va),
             Indicator::Gdp => sum(&path.service_va) + sum(&path.non_service_va),

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::accumulate::{Accumulator, Evaluator};
+use crate::accumulate::{Accumulator, BlockSums, Evaluator, LANES};
 use crate::error::{Error, Result};
 use crate::scenario::Scenario;
 use layout::{Layout, extract};
@@ -20,6 +20,11 @@ use model::{Model, run_key};
 
 /// Draws per block: the unit of parallel work and of progress reports.
 pub const BLOCK: u64 = 1024;
+
+/// Draws simulated before they are accumulated: a chunk of a block, series-major, small
+/// enough to stay in cache (a multiple of [`LANES`]).
+const CHUNK: usize = 1024;
+const _: () = assert!(CHUNK % LANES == 0 && BLOCK as usize % CHUNK == 0);
 
 /// How to run: number of draws, seed and worker threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +101,7 @@ pub fn simulate(
                 let first = b as u64 * BLOCK;
                 for (j, out) in chunk.chunks_mut(n).enumerate() {
                     model.simulate(&key, first + j as u64, ws)?;
-                    extract(&layout, &ws.path, &model.base_sva, &model.base_nsva, out);
+                    extract(&layout, &ws.path, &model.base_sva, &model.base_nsva, out, 1);
                 }
                 let rows = (chunk.len() / n) as u64;
                 progress(done.fetch_add(rows, Ordering::Relaxed) + rows);
@@ -138,6 +143,7 @@ pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
         &model.base_sva,
         &model.base_nsva,
         &mut draw0,
+        1,
     );
     let ev = Evaluator::new(scenario, layout, &draw0);
     Ok((model, ev))
@@ -164,26 +170,35 @@ pub fn accumulate(
                     Accumulator::new(&ev),
                     model.workspace(),
                     Vec::new(),
-                    Vec::new(),
+                    BlockSums::default(),
                 )
             },
-            |(mut acc, mut ws, mut rows, mut scratch), b| -> Result<_> {
+            |(mut acc, mut ws, mut cols, mut sums), b| -> Result<_> {
                 let first = b * BLOCK;
                 let count = BLOCK.min(settings.draws - first) as usize;
-                rows.resize(count * n, 0.0);
-                for j in 0..count {
-                    model.simulate(&key, first + j as u64, &mut ws)?;
-                    extract(
-                        &ev.layout,
-                        &ws.path,
-                        &model.base_sva,
-                        &model.base_nsva,
-                        &mut rows[j * n..(j + 1) * n],
-                    );
+                // Chunks of CHUNK draws, series-major, keep the chunk in cache.
+                for start in (0..count).step_by(CHUNK) {
+                    let len = CHUNK.min(count - start);
+                    cols.resize(len * n, 0.0);
+                    for j in 0..len {
+                        model.simulate(&key, first + (start + j) as u64, &mut ws)?;
+                        if n == 0 {
+                            continue;
+                        }
+                        extract(
+                            &ev.layout,
+                            &ws.path,
+                            &model.base_sva,
+                            &model.base_nsva,
+                            &mut cols[j..],
+                            len,
+                        );
+                    }
+                    acc.add_chunk(&ev, &cols, len, &mut sums);
                 }
-                acc.add_block(&ev, &rows, count, &mut scratch);
+                acc.close_block(&mut sums);
                 progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
-                Ok((acc, ws, rows, scratch))
+                Ok((acc, ws, cols, sums))
             },
         )
         .map(|r| r.map(|(acc, ..)| acc))

@@ -69,15 +69,26 @@ pub struct Model {
     observed: Vec<Vec<(usize, ObservedKind, f64)>>,
 }
 
-/// The spatial set-up in force over some years: weights, multiplier, gravity decay.
+/// The spatial set-up in force over some years: how deviations spread, gravity decay.
 #[derive(Debug, Clone)]
 struct Regime {
     /// Effective distances, km.
     distances: Array2<f64>,
-    weights: Array2<f64>,
-    fixed_multiplier: Option<Array2<f64>>,
+    spread: Spread,
     /// d_ij^(−θ), with d_ii the internal distance, row-major.
     decay: Vec<f64>,
+}
+
+/// How a regime applies the multiplier M = (I − ρW)⁻¹ to a draw's deviations.
+#[derive(Debug, Clone)]
+enum Spread {
+    /// ρ fixed: M precomputed once, row-major.
+    Fixed(Vec<f64>),
+    /// ρ uncertain, W similar to a symmetric matrix: one eigendecomposition, then
+    /// 2K² per application (no K³ inverse per draw).
+    Spectral(spatial::SpectralMultiplier),
+    /// ρ uncertain otherwise: M inverted once per draw.
+    General(Array2<f64>),
 }
 
 /// Per-thread scratch space for [`Model::simulate`].
@@ -92,14 +103,29 @@ pub struct Workspace {
     z: Vec<f64>,
     dev: Vec<f64>,
     g: Vec<f64>,
-    /// The multiplier of each regime for this draw, row-major.
+    /// Per regime, this draw's part of the multiplier: 1/(1 − ρλ) for a spectral
+    /// regime, M row-major for a general one, nothing for a fixed one.
     m: Vec<Vec<f64>>,
+    /// Scratch of length K.
+    tmp: Vec<f64>,
     impulse: Vec<f64>,
     gravity_prev: Vec<f64>,
     gravity: Vec<f64>,
     destination_mass: Vec<f64>,
     /// The draw's path, filled by `simulate`.
     pub path: Path,
+}
+
+/// `out = m x` for a row-major square `m`.
+fn mat_vec(m: &[f64], x: &[f64], out: &mut [f64]) {
+    let k = x.len();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = m[i * k..(i + 1) * k]
+            .iter()
+            .zip(x)
+            .map(|(m, x)| m * x)
+            .sum();
+    }
 }
 
 fn values(s: &Scenario, q: BaseQuantity) -> Vec<f64> {
@@ -157,10 +183,13 @@ impl Model {
                 continue;
             }
             let weights = spatial::weight_matrix(&d, s.weights);
-            let fixed_multiplier = if s.rho.is_fixed() {
-                Some(spatial::multiplier(&weights, s.rho.center())?)
+            let spread = if s.rho.is_fixed() {
+                let m = spatial::multiplier(&weights, s.rho.center())?;
+                Spread::Fixed(m.iter().copied().collect())
+            } else if let Some(spectral) = spatial::SpectralMultiplier::new(&d, s.weights) {
+                Spread::Spectral(spectral)
             } else {
-                None
+                Spread::General(weights)
             };
             let mut decay = vec![0.0; k * k];
             for i in 0..k {
@@ -176,8 +205,7 @@ impl Model {
             regime_of.push(regimes.len());
             regimes.push(Regime {
                 distances: d,
-                weights,
-                fixed_multiplier,
+                spread,
                 decay,
             });
         }
@@ -260,7 +288,16 @@ impl Model {
             z: vec![0.0; 2 * k],
             dev: vec![0.0; 2 * k],
             g: vec![0.0; 2 * k],
-            m: vec![vec![0.0; k * k]; self.regimes.len()],
+            m: self
+                .regimes
+                .iter()
+                .map(|r| match r.spread {
+                    Spread::Fixed(_) => Vec::new(),
+                    Spread::Spectral(_) => vec![0.0; k],
+                    Spread::General(_) => vec![0.0; k * k],
+                })
+                .collect(),
+            tmp: vec![0.0; k],
             impulse: vec![0.0; self.scenario.impulses.len()],
             gravity_prev: vec![0.0; k],
             gravity: vec![0.0; k],
@@ -328,18 +365,13 @@ impl Model {
         for (x, imp) in ws.impulse.iter_mut().zip(&s.impulses) {
             *x = imp.size.sample(&mut rng);
         }
-        for (r, regime) in self.regimes.iter().enumerate() {
-            let owned;
-            let m = match &regime.fixed_multiplier {
-                Some(m) => m,
-                None => {
-                    owned = spatial::multiplier(&regime.weights, rho)?;
-                    &owned
-                }
-            };
-            for i in 0..k {
-                for j in 0..k {
-                    ws.m[r][i * k + j] = m[[i, j]];
+        for (regime, m) in self.regimes.iter().zip(&mut ws.m) {
+            match &regime.spread {
+                Spread::Fixed(_) => {}
+                Spread::Spectral(spectral) => spectral.scales(rho, m)?,
+                Spread::General(weights) => {
+                    let inverse = spatial::multiplier(weights, rho)?;
+                    m.iter_mut().zip(inverse.iter()).for_each(|(m, x)| *m = *x);
                 }
             }
         }
@@ -403,17 +435,18 @@ impl Model {
             }
             // 5. Spatial propagation: g = μ_t + M dev, per sector.
             let trend_years = (t - 1) as f64;
-            let m = &ws.m[self.regime_of[t]];
+            let r = self.regime_of[t];
             for sector in 0..2 {
                 let off = sector * k;
-                for i in 0..k {
-                    let row = &m[i * k..(i + 1) * k];
-                    let spread: f64 = row
-                        .iter()
-                        .zip(&ws.dev[off..off + k])
-                        .map(|(m, d)| m * d)
-                        .sum();
-                    ws.g[off + i] = ws.mu[off + i] + ws.delta[off + i] * trend_years + spread;
+                let dev = &ws.dev[off..off + k];
+                let g = &mut ws.g[off..off + k];
+                match &self.regimes[r].spread {
+                    Spread::Fixed(m) => mat_vec(m, dev, g),
+                    Spread::General(_) => mat_vec(&ws.m[r], dev, g),
+                    Spread::Spectral(spectral) => spectral.apply(&ws.m[r], dev, &mut ws.tmp, g),
+                }
+                for (i, g) in g.iter_mut().enumerate() {
+                    *g += ws.mu[off + i] + ws.delta[off + i] * trend_years;
                 }
             }
             // 6. Prices.
