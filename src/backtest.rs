@@ -726,15 +726,20 @@ pub fn calibration_status(summary_path: &Path) -> CalibrationStatus {
             };
         }
     };
-    match serde_json::from_str::<SummaryFile>(&text) {
-        Ok(s) => status_of(s.coverage90.rate, s.points),
-        Err(e) => CalibrationStatus::Uncalibrated {
-            reason: format!(
-                "the backtest summary {} is not readable ({e})",
-                summary_path.display()
-            ),
-        },
-    }
+    status_from_summary(&text).unwrap_or_else(|e| CalibrationStatus::Uncalibrated {
+        reason: format!(
+            "the backtest summary {} is not readable ({e})",
+            summary_path.display()
+        ),
+    })
+}
+
+/// Applies the rule to the text of a `backtest-summary.json`; `Err` with the parse
+/// error when the text is not such a summary.
+pub fn status_from_summary(text: &str) -> std::result::Result<CalibrationStatus, String> {
+    serde_json::from_str::<SummaryFile>(text)
+        .map(|s| status_of(s.coverage90.rate, s.points))
+        .map_err(|e| e.to_string())
 }
 
 /// The `xiang backtest` command: runs [`run_backtest`] with draws and seed from the

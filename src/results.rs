@@ -147,6 +147,50 @@ pub struct RunInfo {
     pub wall_time_s: f64,
     /// Every file the run read, with its hash.
     pub files: Vec<InputFile>,
+    /// Whether the probabilities are backed by the latest backtest.
+    pub calibration: CalibrationInfo,
+}
+
+/// Whether a run's probabilities may be called calibrated: the latest backtest's 90%
+/// bands held at least 80% of at least 36 observed values (see
+/// [`crate::backtest::status_of`]). Every probability of an uncalibrated run is printed
+/// with the word "uncalibrated" next to it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CalibrationInfo {
+    /// Whether calibrated.
+    pub calibrated: bool,
+    /// One sentence: the coverage found, or why the probabilities are uncalibrated.
+    pub note: String,
+}
+
+impl CalibrationInfo {
+    /// The word written next to a probability: `calibrated` or `uncalibrated`.
+    pub fn word(&self) -> &'static str {
+        if self.calibrated {
+            "calibrated"
+        } else {
+            "uncalibrated"
+        }
+    }
+}
+
+impl From<&crate::backtest::CalibrationStatus> for CalibrationInfo {
+    fn from(status: &crate::backtest::CalibrationStatus) -> CalibrationInfo {
+        use crate::backtest::CalibrationStatus as S;
+        match status {
+            S::Calibrated { coverage90, n } => CalibrationInfo {
+                calibrated: true,
+                note: format!(
+                    "the latest backtest's 90% bands held {:.0}% of {n} observed values",
+                    100.0 * coverage90
+                ),
+            },
+            S::Uncalibrated { reason } => CalibrationInfo {
+                calibrated: false,
+                note: reason.clone(),
+            },
+        }
+    }
 }
 
 /// Summary of one logistics link flow in one year, as an index (base year = 100).

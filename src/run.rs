@@ -43,6 +43,7 @@ pub fn run_info(scenario: &Scenario, settings: RunSettings) -> RunInfo {
         threads: settings.threads,
         wall_time_s: 0.0,
         files: input_files(scenario),
+        calibration: (&scenario.calibration).into(),
     }
 }
 

@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use tempfile::TempDir;
 
 /// Files copied into every case, as (path in the case folder, path in the crate).
-const FIXTURE_FILES: [(&str, &str); 6] = [
+const FIXTURE_FILES: [(&str, &str); 7] = [
     (
         "baseline.toml",
         concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/baseline.toml"),
@@ -23,6 +23,13 @@ const FIXTURE_FILES: [(&str, &str); 6] = [
     (
         "data/nodes.csv",
         concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/data/nodes.csv"),
+    ),
+    (
+        "results/backtest-2017/backtest-summary.json",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/results/backtest-2017/backtest-summary.json"
+        ),
     ),
     (
         "data/history.csv",
@@ -65,7 +72,8 @@ impl Case {
         let case = Case { dir };
         for (rel, src) in FIXTURE_FILES {
             let text = fs::read_to_string(src).unwrap_or_else(|e| panic!("read {src}: {e}"));
-            case.write(rel, &text);
+            // The case keeps the results folder beside the scenario, not above it.
+            case.write(rel, &text.replace("\"../results/", "\"results/"));
         }
         case
     }
@@ -230,6 +238,32 @@ fn unknown_key_at_top_level() {
     assert_mentions(&err, "unknown field `seeds`");
     assert_mentions(&err, "hint: did you mean `seed`?");
     assert_problems(&err, 1);
+}
+
+#[test]
+fn a_wrong_backtest_summary_is_refused_and_a_missing_one_is_uncalibrated() {
+    let (case, text) = Case::extending("backtest = \"data/nodes.csv\"\n");
+    let err = case.bad_input(BAD);
+    assert_mentions(&err, &at(BAD, line_of(&text, "backtest"), "backtest"));
+    assert_mentions(&err, "is not a backtest summary");
+    assert_mentions(
+        &err,
+        "hint: name the backtest-summary.json written by `xiang backtest`",
+    );
+    assert_problems(&err, 1);
+
+    // Missing: the run goes ahead, and says why its probabilities are uncalibrated.
+    let (case, _) = Case::extending("backtest = \"results/none.json\"\n");
+    let out = case.xiang(&["run", BAD, "--out", "out", "--draws", "64", "--quiet"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = fs::read_to_string(case.path("out/feasibility.md")).expect("feasibility.md");
+    assert!(md.contains("**Probabilities are uncalibrated:**"), "{md}");
+    assert!(md.contains("results/none.json cannot be read"), "{md}");
 }
 
 #[test]

@@ -33,6 +33,10 @@ fn fixture() -> RunResults {
                     sha256: sha256_hex(b"targets"),
                 },
             ],
+            calibration: CalibrationInfo {
+                calibrated: true,
+                note: "the latest backtest's 90% bands held 88% of 40 observed values".to_string(),
+            },
         },
         series: vec![
             SeriesSummary {
@@ -245,15 +249,22 @@ fn feasibility_csv_parses_back() {
     assert_eq!(
         header.join(","),
         "plan,target_id,node,indicator,year,comparator,target,unit,p_met,p_met_se,\
-         p05,p50,p95,required_growth,status,reason,quote"
+         p05,p50,p95,required_growth,status,calibration,reason,quote"
     );
     let targets = fixture().targets;
     assert_eq!(rows.len(), targets.len());
     for (row, target) in rows.iter().zip(&targets) {
         assert_eq!(row[1], target.target_id);
         assert_eq!(row[14], target.status.as_str());
-        assert_eq!(row[15], target.reason);
-        assert_eq!(row[16], target.quote);
+        // The fixture is calibrated: the word stands beside every probability only.
+        let word = if target.p_met.is_some() {
+            "calibrated"
+        } else {
+            ""
+        };
+        assert_eq!(row[15], word);
+        assert_eq!(row[16], target.reason);
+        assert_eq!(row[17], target.quote);
     }
     let not_modelled = &rows[2];
     assert_eq!(not_modelled[6], "5");
@@ -270,12 +281,13 @@ fn plans_csv_parses_back() {
     let (header, rows) = parse_csv(&PlansCsv);
     assert_eq!(
         header.join(","),
-        "plan,title,targets_total,targets_modelled,p_all_met,p_all_met_se"
+        "plan,title,targets_total,targets_modelled,p_all_met,p_all_met_se,calibration"
     );
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0][1], "湘潭市“十四五”现代服务业发展规划");
     assert_eq!(rows[0][4], "0.5712");
-    assert_eq!(rows[1][2..], ["1", "0", "", ""]);
+    assert_eq!(rows[0][6], "calibrated");
+    assert_eq!(rows[1][2..], ["1", "0", "", "", ""]);
 }
 
 #[test]

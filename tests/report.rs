@@ -83,6 +83,10 @@ fn fixture() -> RunResults {
                 path: "scenarios/small.toml".to_string(),
                 sha256: sha256_hex(b"scenario"),
             }],
+            calibration: CalibrationInfo {
+                calibrated: true,
+                note: "the latest backtest's 90% bands held 88% of 40 observed values".to_string(),
+            },
         },
         series,
         targets: vec![
@@ -550,4 +554,116 @@ fn report_command_writes_beside_the_results() {
 fn templates_folder_must_exist() {
     let dir = Path::new("definitely-not-a-templates-folder");
     assert!(Templates::load(Some(dir)).is_err());
+}
+
+#[test]
+fn uncalibrated_probabilities_say_so_next_to_every_verdict() {
+    let mut results = fixture();
+    let calibrated_md = {
+        let options = ReportOptions {
+            lang: Lang::En,
+            templates: Templates::default(),
+        };
+        let exporters = report::report_exporters(&results, Vec::new(), options);
+        let md = exporters
+            .iter()
+            .find(|e| e.file_name() == "report.md")
+            .unwrap();
+        String::from_utf8(md.render(&results).unwrap()).unwrap()
+    };
+    assert!(!calibrated_md.contains("uncalibrated"), "{calibrated_md}");
+    assert!(calibrated_md.contains("held 88% of 40 observed values"));
+
+    results.info.calibration = CalibrationInfo {
+        calibrated: false,
+        note: "the latest backtest scored 17 points, fewer than the 36 needed".to_string(),
+    };
+    let options = ReportOptions {
+        lang: Lang::En,
+        templates: Templates::default(),
+    };
+    let exporters = report::report_exporters(&results, Vec::new(), options);
+    let md = exporters
+        .iter()
+        .find(|e| e.file_name() == "report.md")
+        .unwrap();
+    let md = String::from_utf8(md.render(&results).unwrap()).unwrap();
+    assert!(md.contains("**Probabilities are uncalibrated.**"), "{md}");
+    assert!(md.contains("fewer than the 36 needed"));
+    // Every verdict cell of a probability carries the mark: the rows of modelled
+    // targets (`| xt-…`) and of plans with a joint probability (`(\`xt\`)`).
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| xt-") || (l.contains("(`") && !l.contains("no modelled")))
+        .collect();
+    assert!(rows.len() >= 3, "{rows:?}");
+    for line in rows {
+        assert!(
+            line.contains(" (uncalibrated)**") || line.ends_with("(uncalibrated) |"),
+            "{line}"
+        );
+    }
+
+    // The CSV files and the Markdown summary say it too.
+    let csv = String::from_utf8(FeasibilityCsv.render(&results).unwrap()).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "calibration").unwrap();
+    for line in csv.lines().skip(1) {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_bytes());
+        let rec = rdr.records().next().unwrap().unwrap();
+        let has_p = !rec[8].is_empty();
+        assert_eq!(&rec[col], if has_p { "uncalibrated" } else { "" }, "{line}");
+    }
+    let summary = String::from_utf8(FeasibilityMarkdown.render(&results).unwrap()).unwrap();
+    assert!(summary.contains("41.2% ± 3.1 (uncalibrated)"), "{summary}");
+}
+
+#[test]
+fn tracked_observations_and_observed_targets_are_reported() {
+    let mut results = fixture();
+    results
+        .observed
+        .push(observed("service_va", 2022, 1234.5, None, "tracked"));
+    let t = &mut results.targets[0];
+    t.year = 2022;
+    t.status = TargetStatus::Met;
+    t.p_met = None;
+    t.p_met_se = None;
+    t.reason = "observed 2022: 1234.5".to_string();
+    let md = {
+        let options = ReportOptions {
+            lang: Lang::En,
+            templates: Templates::default(),
+        };
+        let exporters = report::report_exporters(&results, Vec::new(), options);
+        let md = exporters
+            .iter()
+            .find(|e| e.file_name() == "report.md")
+            .unwrap();
+        String::from_utf8(md.render(&results).unwrap()).unwrap()
+    };
+    let section = md
+        .split("## Observations used after the base year")
+        .nth(1)
+        .unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    assert!(section.contains("| 2022 | 1234.5 亿元 |"), "{section}");
+    assert!(md.contains("**met (observed)**"), "{md}");
+    assert!(md.contains("observed 2022: 1234.5"));
+
+    // The folder reads back with the met status and the tracked row.
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("out");
+    write_outputs(
+        &dir,
+        &results,
+        &report::run_exporters(&results, None, false),
+    )
+    .unwrap();
+    let back = load_results(&dir).unwrap();
+    assert_eq!(back.targets[0].status, TargetStatus::Met);
+    assert!(back.observed.iter().any(|o| o.vintage == "tracked"));
+    assert_eq!(back.info.calibration, results.info.calibration);
 }

@@ -3,9 +3,11 @@
 //! Rationale: targets that could not be modelled stay in the file with their status and
 //! reason, so the table always accounts for every target of every plan; missing numbers
 //! are empty fields rather than zeros, and the plan's own sentence is kept as evidence.
+//! Every probability carries `calibrated` or `uncalibrated` in the `calibration`
+//! column (the reason is in `manifest.json` and `feasibility.md`).
 
 use crate::error::Result;
-use crate::export::{Exporter, format_number, format_opt, render_csv};
+use crate::export::{Exporter, calibration_word, format_number, format_opt, render_csv};
 use crate::results::RunResults;
 
 /// Writes `feasibility.csv`.
@@ -14,7 +16,7 @@ pub struct FeasibilityCsv;
 
 impl FeasibilityCsv {
     /// The file's columns, in order.
-    pub const HEADER: [&'static str; 17] = [
+    pub const HEADER: [&'static str; 18] = [
         "plan",
         "target_id",
         "node",
@@ -30,6 +32,7 @@ impl FeasibilityCsv {
         "p95",
         "required_growth",
         "status",
+        "calibration",
         "reason",
         "quote",
     ];
@@ -58,6 +61,7 @@ impl Exporter for FeasibilityCsv {
                 format_opt(t.p95),
                 format_opt(t.required_growth),
                 t.status.as_str().to_string(),
+                calibration_word(results, t.p_met),
                 t.reason.clone(),
                 t.quote.clone(),
             ]

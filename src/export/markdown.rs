@@ -39,13 +39,36 @@ fn render_markdown(results: &RunResults) -> String {
         info.seed
     );
     out.push('\n');
+    // Uncalibrated probabilities say so next to every figure, with the reason here.
+    let mark = if info.calibration.calibrated {
+        ""
+    } else {
+        " (uncalibrated)"
+    };
+    if !info.calibration.calibrated {
+        let _ = writeln!(
+            out,
+            "**Probabilities are uncalibrated:** {}. They follow from the scenario's \
+             assumptions; the bands behind them have not been shown to hold.\n",
+            single_line(&info.calibration.note)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Calibration: {}.\n",
+            single_line(&info.calibration.note)
+        );
+    }
     out.push_str(
         "| Plan | Target | Node | Indicator | Year | Target | P(met) | Median [90% interval] |\n",
     );
     out.push_str("| --- | --- | --- | --- | ---: | --- | ---: | --- |\n");
     for t in &results.targets {
         let (p_met, spread) = match t.status {
-            TargetStatus::Modelled => (percent(t.p_met, t.p_met_se), median_interval(t)),
+            TargetStatus::Modelled => (
+                format!("{}{mark}", percent(t.p_met, t.p_met_se)),
+                median_interval(t),
+            ),
             TargetStatus::NotModelled => ("not modelled".to_string(), cell(&t.reason)),
             TargetStatus::Met => ("met (observed)".to_string(), cell(&t.reason)),
             TargetStatus::Missed => ("missed (observed)".to_string(), cell(&t.reason)),
@@ -76,7 +99,7 @@ fn render_markdown(results: &RunResults) -> String {
         let p_all = if p.targets_modelled == 0 {
             "no modelled target".to_string()
         } else {
-            percent(p.p_all_met, p.p_all_met_se)
+            format!("{}{mark}", percent(p.p_all_met, p.p_all_met_se))
         };
         let _ = writeln!(
             out,

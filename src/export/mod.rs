@@ -111,6 +111,13 @@ pub fn format_number(x: f64) -> String {
     format!("{sign}{}", trim_fraction(&plain))
 }
 
+/// The word written next to a probability `p` of `results`: `calibrated` or
+/// `uncalibrated`; empty where there is no probability.
+pub fn calibration_word(results: &RunResults, p: Option<f64>) -> String {
+    p.map(|_| results.info.calibration.word().to_string())
+        .unwrap_or_default()
+}
+
 /// Formats an optional number with [`format_number`]; `None` is the empty string.
 pub fn format_opt(x: Option<f64>) -> String {
     x.map(format_number).unwrap_or_default()

@@ -7,7 +7,7 @@
 //! mistaken for the whole plan's feasibility.
 
 use crate::error::Result;
-use crate::export::{Exporter, format_opt, render_csv};
+use crate::export::{Exporter, calibration_word, format_opt, render_csv};
 use crate::results::RunResults;
 
 /// Writes `plans.csv`.
@@ -16,13 +16,14 @@ pub struct PlansCsv;
 
 impl PlansCsv {
     /// The file's columns, in order.
-    pub const HEADER: [&'static str; 6] = [
+    pub const HEADER: [&'static str; 7] = [
         "plan",
         "title",
         "targets_total",
         "targets_modelled",
         "p_all_met",
         "p_all_met_se",
+        "calibration",
     ];
 }
 
@@ -40,6 +41,7 @@ impl Exporter for PlansCsv {
                 p.targets_modelled.to_string(),
                 format_opt(p.p_all_met),
                 format_opt(p.p_all_met_se),
+                calibration_word(results, p.p_all_met),
             ]
         });
         render_csv(self.file_name(), &Self::HEADER, rows)

@@ -136,6 +136,41 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Targets of one plan are correlated, so the joint probability is not the product of the single ones.",
     ),
     ("none_modelled", "无已建模目标", "no modelled target"),
+    ("uncalibrated_mark", "（未校准）", " (uncalibrated)"),
+    (
+        "uncalibrated_title",
+        "概率未经校准",
+        "Probabilities are uncalibrated",
+    ),
+    (
+        "uncalibrated_text",
+        "以下概率来自情景假设，其区间尚未经回测证明可靠（回测中90%区间须覆盖至少80%的观测值，且观测值不少于36个）。原因：",
+        "The probabilities below follow from the scenario's assumptions; the bands behind them have not been shown to hold (a backtest must find at least 80% of at least 36 observed values inside the 90% bands). Reason: ",
+    ),
+    (
+        "calibrated_text",
+        "概率已经回测检验：",
+        "Probabilities backtested: ",
+    ),
+    ("observed_met", "已达成（观测值）", "met (observed)"),
+    ("observed_missed", "未达成（观测值）", "missed (observed)"),
+    (
+        "tracked_title",
+        "已采用的基年后观测值",
+        "Observations used after the base year",
+    ),
+    (
+        "tracked_text",
+        "预测从以下观测值出发，达成概率是以这些已发生的数据为条件的概率。",
+        "The projection starts from these observed values; probabilities are conditional on what has already happened.",
+    ),
+    (
+        "tracked_none",
+        "无：预测仅以基年数据为起点。",
+        "None: the projection starts from the base year alone.",
+    ),
+    ("value", "数值", "Value"),
+    ("source", "来源", "Source"),
     (
         "not_modelled_title",
         "未建模的目标及原因",

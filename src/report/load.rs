@@ -17,8 +17,8 @@ use serde::Deserialize;
 use crate::error::{Error, InputIssue, Location, Result};
 use crate::report::UTF8_BOM;
 use crate::results::{
-    InputFile, ObservedPoint, PlanResult, RunInfo, RunResults, SeriesSummary, TargetResult,
-    TargetStatus,
+    CalibrationInfo, InputFile, ObservedPoint, PlanResult, RunInfo, RunResults, SeriesSummary,
+    TargetResult, TargetStatus,
 };
 
 /// Reads `dir`'s `manifest.json`, `summary.csv`, `feasibility.csv`, `plans.csv` and
@@ -49,10 +49,14 @@ pub fn load_results(dir: &Path) -> Result<RunResults> {
         let status = match row.text("status")?.as_str() {
             "modelled" => TargetStatus::Modelled,
             "not_modelled" => TargetStatus::NotModelled,
+            "met" => TargetStatus::Met,
+            "missed" => TargetStatus::Missed,
             other => {
                 row.issue(
                     "status",
-                    format!("unknown status `{other}`; expected modelled or not_modelled"),
+                    format!(
+                        "unknown status `{other}`; expected modelled, not_modelled, met or missed"
+                    ),
                 );
                 return None;
             }
@@ -133,6 +137,9 @@ struct ManifestIn {
     wall_time_s: f64,
     #[serde(default)]
     files: Vec<FileIn>,
+    /// Absent from folders written before calibration-gated wording existed.
+    #[serde(default)]
+    calibration: Option<CalibrationInfo>,
 }
 
 /// One input file in the manifest.
@@ -190,6 +197,10 @@ fn load_manifest(path: &Path) -> Result<RunInfo> {
                 sha256: f.sha256,
             })
             .collect(),
+        calibration: m.calibration.unwrap_or_else(|| CalibrationInfo {
+            calibrated: false,
+            note: "the result folder records no backtest".to_string(),
+        }),
     })
 }
 

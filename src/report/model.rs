@@ -24,6 +24,10 @@ pub struct ReportModel {
     pub html_lang: String,
     /// Fixed texts by key.
     pub l: BTreeMap<String, String>,
+    /// Whether the probabilities are calibrated, and why (or why not).
+    pub calibration: CalibrationView,
+    /// Values observed after the base year that the run was conditioned on.
+    pub tracked: Vec<TrackedView>,
     /// Provenance of every run, the first being the one reported on.
     pub runs: Vec<RunView>,
     /// The verdict bands: (range, verdict).
@@ -38,6 +42,30 @@ pub struct ReportModel {
     pub comparison: Option<ComparisonView>,
     /// Fan charts.
     pub charts: Vec<ChartView>,
+}
+
+/// Whether the report's probabilities are backed by a backtest.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrationView {
+    /// Whether calibrated.
+    pub calibrated: bool,
+    /// The backtest's finding, or why the probabilities are uncalibrated.
+    pub note: String,
+}
+
+/// One observation after the base year that the run was conditioned on.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrackedView {
+    /// Node, translated.
+    pub node: String,
+    /// Indicator, translated.
+    pub indicator: String,
+    /// Year.
+    pub year: i32,
+    /// "1650 亿元".
+    pub value: String,
+    /// Source.
+    pub source: String,
 }
 
 /// How one run was made.
@@ -192,6 +220,9 @@ pub struct ChartView {
     pub svg: String,
 }
 
+/// The vintage of history rows that are observations a run was conditioned on.
+const TRACKED_VINTAGE: &str = "tracked";
+
 /// Text of a missing value.
 const MISSING: &str = "—";
 
@@ -205,10 +236,42 @@ pub fn build(runs: &[&RunResults], lang: Lang) -> ReportModel {
         .into_iter()
         .map(|(range, verdict)| BandView { range, verdict })
         .collect();
+    let calibration = runs.first().map_or(
+        CalibrationView {
+            calibrated: false,
+            note: String::new(),
+        },
+        |r| CalibrationView {
+            calibrated: r.info.calibration.calibrated,
+            note: r.info.calibration.note.clone(),
+        },
+    );
+    // Next to every verdict of an uncalibrated run.
+    let mark = if calibration.calibrated {
+        String::new()
+    } else {
+        labels::text(lang, "uncalibrated_mark")
+    };
+    let gated = |v: Option<String>| v.map(|v| format!("{v}{mark}"));
+    let tracked = runs.first().map_or_else(Vec::new, |r| {
+        r.observed
+            .iter()
+            .filter(|o| o.vintage == TRACKED_VINTAGE)
+            .map(|o| TrackedView {
+                node: labels::node(lang, &o.node),
+                indicator: labels::indicator(lang, &o.indicator),
+                year: o.year,
+                value: format!("{} {}", format_number(o.value), o.unit),
+                source: o.source.clone(),
+            })
+            .collect()
+    });
     let mut model = ReportModel {
         lang: lang.as_str().to_string(),
         html_lang: if lang == Lang::En { "en" } else { "zh-Hans" }.to_string(),
         l,
+        calibration,
+        tracked,
         runs: runs.iter().map(|r| run_view(r)).collect(),
         bands,
         targets: Vec::new(),
@@ -224,7 +287,7 @@ pub fn build(runs: &[&RunResults], lang: Lang) -> ReportModel {
     for t in main
         .targets
         .iter()
-        .filter(|t| t.status == TargetStatus::Modelled)
+        .filter(|t| t.status != TargetStatus::NotModelled)
     {
         let (delivered_growth, footnote) = match delivered(&main.observed, &t.node, &t.indicator) {
             Delivered::Growth { pct, from, to } if from == to => {
@@ -245,15 +308,25 @@ pub fn build(runs: &[&RunResults], lang: Lang) -> ReportModel {
             year: t.year,
             target: target_text(t),
             quote: t.quote.clone(),
-            p_met: probability(t.p_met, t.p_met_se, main.info.draws),
-            median_interval: median_interval(t),
+            p_met: match t.status {
+                TargetStatus::Met | TargetStatus::Missed => MISSING.to_string(),
+                _ => probability(t.p_met, t.p_met_se, main.info.draws),
+            },
+            median_interval: match t.status {
+                TargetStatus::Met | TargetStatus::Missed => t.reason.clone(),
+                _ => median_interval(t),
+            },
             required_growth: t
                 .required_growth
                 .filter(|g| g.is_finite())
                 .map_or_else(|| MISSING.to_string(), |g| format!("{g:.2}")),
             delivered_growth,
             footnote,
-            verdict: labels::verdict(lang, t.p_met).unwrap_or_else(|| MISSING.to_string()),
+            verdict: match t.status {
+                TargetStatus::Met => labels::text(lang, "observed_met"),
+                TargetStatus::Missed => labels::text(lang, "observed_missed"),
+                _ => gated(labels::verdict(lang, t.p_met)).unwrap_or_else(|| MISSING.to_string()),
+            },
         });
     }
 
@@ -283,7 +356,7 @@ pub fn build(runs: &[&RunResults], lang: Lang) -> ReportModel {
                 labels::text(lang, "none_modelled")
             },
             verdict: if modelled {
-                labels::verdict(lang, p.p_all_met).unwrap_or_default()
+                gated(labels::verdict(lang, p.p_all_met)).unwrap_or_default()
             } else {
                 String::new()
             },

@@ -17,7 +17,13 @@ use crate::error::{Error, Location, Result};
 const MAX_DEPTH: usize = 16;
 
 /// Keys whose values are paths relative to the file that sets them.
-const PATH_KEYS: [&str; 4] = ["extends", "node_file", "history_file", "targets"];
+const PATH_KEYS: [&str; 5] = [
+    "extends",
+    "node_file",
+    "history_file",
+    "targets",
+    "backtest",
+];
 
 /// Loads, merges and validates the scenario at `path`.
 pub fn load(path: &Path) -> Result<Scenario> {

@@ -293,6 +293,8 @@ pub struct Scenario {
     pub files: Vec<(String, PathBuf, String)>,
     /// The statistical history the base values were read from.
     pub history: History,
+    /// Whether the latest backtest (key `backtest`) backs the run's probabilities.
+    pub calibration: crate::backtest::CalibrationStatus,
 }
 
 impl Scenario {

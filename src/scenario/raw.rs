@@ -164,6 +164,9 @@ pub struct RawScenario {
     pub hubs: Option<Vec<RawHub>>,
     /// Values observed after the base year: the run is conditioned on them.
     pub observed: Option<Vec<RawObservation>>,
+    /// Path of the latest `backtest-summary.json` (relative to the file that sets it):
+    /// decides whether the run's probabilities may be called calibrated.
+    pub backtest: Option<String>,
 }
 
 /// A value observed after the base year (tracking a plan mid-way).

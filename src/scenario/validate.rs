@@ -13,6 +13,7 @@ use super::{
     Gravity, Group, Hub, Impulse, Link, NodeParams, Observation, ObservedKind, ResolvedTarget,
     Scenario, Sector, Shocks, WeightScheme,
 };
+use crate::backtest::CalibrationStatus;
 use crate::data::{self, BaseValue, History, NodeBase, NodeInfo};
 use crate::dist::Dist;
 use crate::error::{Error, InputIssue, Location, Result};
@@ -861,6 +862,38 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
         resolved.push(r);
     }
 
+    let calibration = match &raw.backtest {
+        None => CalibrationStatus::Uncalibrated {
+            reason: "the scenario names no backtest (key `backtest`)".to_string(),
+        },
+        // A summary that cannot be read leaves the run uncalibrated, saying why (so a
+        // backtest scenario that inherits the key can still run to write it); one that
+        // reads but is not a summary is an error.
+        Some(p) => match std::fs::read(p) {
+            Ok(bytes) => {
+                files.push((
+                    "backtest".to_string(),
+                    PathBuf::from(p),
+                    crate::hash::sha256_hex(&bytes),
+                ));
+                match crate::backtest::status_from_summary(&String::from_utf8_lossy(&bytes)) {
+                    Ok(status) => status,
+                    Err(e) => {
+                        c.fail(
+                            "backtest",
+                            format!("{p} is not a backtest summary: {e}"),
+                            "name the backtest-summary.json written by `xiang backtest`"
+                                .to_string(),
+                        );
+                        CalibrationStatus::Uncalibrated { reason: e }
+                    }
+                }
+            }
+            Err(e) => CalibrationStatus::Uncalibrated {
+                reason: format!("the backtest summary {p} cannot be read ({e})"),
+            },
+        },
+    };
     if !c.issues.is_empty() {
         return Err(Error::Invalid(c.issues));
     }
@@ -896,6 +929,7 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
         targets: resolved,
         files,
         history,
+        calibration,
     })
 }
 
