@@ -134,23 +134,23 @@ impl Accumulator {
         for s in 0..n {
             let col = &cols[s * draws..(s + 1) * draws];
             let shift = ev.shifts[s];
-            let sketch = &mut self.sketches[s];
-            let (sum, sq) = (&mut block.sum[s], &mut block.sumsq[s]);
+            let (mut sum, mut sq) = (block.sum[s], block.sumsq[s]);
             let mut nonfinite = 0;
             // Lane j mod LANES: independent chains the processor can overlap, in a
-            // fixed order (the lane is the draw's position in its block).
+            // fixed order (the lane is the draw's position in its block). Branch-free,
+            // a non-finite value adds zero and is counted.
             for group in col.chunks(LANES) {
                 for (lane, &x) in group.iter().enumerate() {
-                    if x.is_finite() {
-                        let d = x - shift;
-                        sum[lane] += d;
-                        sq[lane] += d * d;
-                        sketch.add(x);
-                    } else {
-                        nonfinite += 1;
-                    }
+                    let finite = x.is_finite();
+                    let d = if finite { x - shift } else { 0.0 };
+                    sum[lane] += d;
+                    sq[lane] += d * d;
+                    nonfinite += u64::from(!finite);
                 }
             }
+            block.sum[s] = sum;
+            block.sumsq[s] = sq;
+            self.sketches[s].add_finite(col);
             self.nonfinite[s] += nonfinite;
         }
         block.all_met.clear();

@@ -126,6 +126,14 @@ impl Sketch {
         }
     }
 
+    /// Adds the finite values of `values`, skipping the others (which the caller
+    /// counts); the same state as [`Sketch::add`] on each finite value in turn.
+    pub fn add_finite(&mut self, values: &[f64]) {
+        for &x in values.iter().filter(|x| x.is_finite()) {
+            self.add(x);
+        }
+    }
+
     /// Adds `n` copies of the bins of `other` (merging).
     pub fn merge(&mut self, other: &Sketch) {
         for (k, c) in other.positive.bins() {

@@ -179,17 +179,21 @@ fn fixture() -> RunResults {
 
 /// Renders one report file of the fixture (no comparison) as text.
 fn render(name: &str, lang: Lang) -> String {
-    let results = fixture();
+    render_of(&fixture(), name, lang)
+}
+
+/// The file `name` of the report on `results`.
+fn render_of(results: &RunResults, name: &str, lang: Lang) -> String {
     let options = ReportOptions {
         lang,
         templates: Templates::default(),
     };
-    let exporters = report::report_exporters(&results, Vec::new(), options);
+    let exporters = report::report_exporters(results, Vec::new(), options);
     let exporter = exporters
         .iter()
         .find(|e| e.file_name() == name)
         .unwrap_or_else(|| panic!("no exporter writes {name}"));
-    String::from_utf8(exporter.render(&results).unwrap()).unwrap()
+    String::from_utf8(exporter.render(results).unwrap()).unwrap()
 }
 
 #[test]
@@ -559,18 +563,7 @@ fn templates_folder_must_exist() {
 #[test]
 fn uncalibrated_probabilities_say_so_next_to_every_verdict() {
     let mut results = fixture();
-    let calibrated_md = {
-        let options = ReportOptions {
-            lang: Lang::En,
-            templates: Templates::default(),
-        };
-        let exporters = report::report_exporters(&results, Vec::new(), options);
-        let md = exporters
-            .iter()
-            .find(|e| e.file_name() == "report.md")
-            .unwrap();
-        String::from_utf8(md.render(&results).unwrap()).unwrap()
-    };
+    let calibrated_md = render_of(&results, "report.md", Lang::En);
     assert!(!calibrated_md.contains("uncalibrated"), "{calibrated_md}");
     assert!(calibrated_md.contains("held 88% of 40 observed values"));
 
@@ -578,16 +571,7 @@ fn uncalibrated_probabilities_say_so_next_to_every_verdict() {
         calibrated: false,
         note: "the latest backtest scored 17 points, fewer than the 36 needed".to_string(),
     };
-    let options = ReportOptions {
-        lang: Lang::En,
-        templates: Templates::default(),
-    };
-    let exporters = report::report_exporters(&results, Vec::new(), options);
-    let md = exporters
-        .iter()
-        .find(|e| e.file_name() == "report.md")
-        .unwrap();
-    let md = String::from_utf8(md.render(&results).unwrap()).unwrap();
+    let md = render_of(&results, "report.md", Lang::En);
     assert!(md.contains("**Probabilities are uncalibrated.**"), "{md}");
     assert!(md.contains("fewer than the 36 needed"));
     // Every verdict cell of a probability carries the mark: the rows of modelled
@@ -632,18 +616,7 @@ fn tracked_observations_and_observed_targets_are_reported() {
     t.p_met = None;
     t.p_met_se = None;
     t.reason = "observed 2022: 1234.5".to_string();
-    let md = {
-        let options = ReportOptions {
-            lang: Lang::En,
-            templates: Templates::default(),
-        };
-        let exporters = report::report_exporters(&results, Vec::new(), options);
-        let md = exporters
-            .iter()
-            .find(|e| e.file_name() == "report.md")
-            .unwrap();
-        String::from_utf8(md.render(&results).unwrap()).unwrap()
-    };
+    let md = render_of(&results, "report.md", Lang::En);
     let section = md
         .split("## Observations used after the base year")
         .nth(1)
