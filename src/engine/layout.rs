@@ -244,14 +244,16 @@ pub fn extract(
 }
 
 /// Average annual growth in % per year of a ratio reached over `years` years.
-/// Windows of 1, 2 and 4 years avoid the general power (a hot path).
+/// Windows of 1, 2 and 4 years need only square roots; others take exp(ln(r)/n),
+/// several times cheaper than the general power and as accurate to within a few
+/// units in the last place (a hot path: once per growth series and draw).
 #[inline]
 pub fn cagr_pct(ratio: f64, years: usize) -> f64 {
     let root = match years {
         1 => ratio,
         2 => ratio.sqrt(),
         4 => ratio.sqrt().sqrt(),
-        n => ratio.powf(1.0 / n as f64),
+        n => (ratio.ln() / n as f64).exp(),
     };
     100.0 * (root - 1.0)
 }
