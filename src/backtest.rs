@@ -20,7 +20,7 @@
 //! sorted draws in O(n log n).
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{History, read_history};
 use crate::engine::{self, Draws, RunSettings, with_threads};
 use crate::error::{Error, Result};
-use crate::export::format_number;
+use crate::export::{format_number, write_folder};
 use crate::indicator::Indicator;
 use crate::scenario::{self, Scenario};
 use crate::stats::quantile_sorted;
@@ -600,9 +600,8 @@ pub fn render_markdown(bt: &Backtest) -> String {
 }
 
 /// Writes `backtest.csv`, `backtest-summary.json` and `backtest-summary.md` into `dir`,
-/// replacing the folder as a whole: files go to a hidden temporary sibling which is
-/// then renamed into place (the old folder moved aside first and removed after).
-/// Returns the paths written.
+/// replacing the folder as a whole with [`write_folder`] (an existing folder must be
+/// empty or hold an earlier backtest). Returns the paths written.
 pub fn write_backtest(dir: &Path, bt: &Backtest) -> Result<Vec<PathBuf>> {
     let json = serde_json::to_vec_pretty(&bt.summary).map_err(|e| Error::Write {
         path: dir.join("backtest-summary.json"),
@@ -613,59 +612,7 @@ pub fn write_backtest(dir: &Path, bt: &Backtest) -> Result<Vec<PathBuf>> {
         ("backtest-summary.json", json),
         ("backtest-summary.md", render_markdown(bt).into_bytes()),
     ];
-    let werr = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source: io::Error| Error::Write { path, source }
-    };
-    let name = dir
-        .file_name()
-        .ok_or_else(|| Error::Write {
-            path: dir.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "must end in a folder name"),
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(werr(&parent))?;
-    let pid = std::process::id();
-    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
-    let old = parent.join(format!(".{name}.old-{pid}"));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(werr(&tmp))?;
-    }
-    fs::create_dir(&tmp).map_err(werr(&tmp))?;
-    let mut written = Vec::new();
-    for (file, bytes) in &files {
-        let path = tmp.join(file);
-        let res = fs::File::create(&path).and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        });
-        if let Err(e) = res {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(werr(&path)(e));
-        }
-        written.push(dir.join(file));
-    }
-    let had_old = dir.exists();
-    if had_old && let Err(e) = fs::rename(dir, &old) {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(werr(dir)(e));
-    }
-    if let Err(e) = fs::rename(&tmp, dir) {
-        if had_old {
-            let _ = fs::rename(&old, dir);
-        }
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(werr(dir)(e));
-    }
-    if had_old {
-        let _ = fs::remove_dir_all(&old);
-    }
-    Ok(written)
+    write_folder(dir, &files)
 }
 
 /// Whether the probabilities of a run may be called calibrated.

@@ -21,16 +21,14 @@
 //! a half-written comparison.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::fs;
-use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::error::{Error, InputIssue, Location, Result};
-use crate::export::{format_number, format_opt, render_csv};
+use crate::export::{format_number, format_opt, render_csv, write_folder};
+use crate::result_files::{Row, read_table, read_text};
 
 /// File name of the long-format comparison table.
 pub const CSV_FILE: &str = "compare.csv";
@@ -388,7 +386,7 @@ pub fn load(dir: &Path) -> Result<ScenarioResults> {
                 target: format_number(row.number("target")?),
                 unit: row.text("unit")?,
             };
-            let met = row.probability("p_met", "p_met_se")?;
+            let met = probability(row, "p_met", "p_met_se")?;
             Some(TargetRow { key, met })
         },
     )?;
@@ -400,7 +398,7 @@ pub fn load(dir: &Path) -> Result<ScenarioResults> {
             Some(PlanRow {
                 plan: row.text("plan")?,
                 title: row.text("title")?,
-                all_met: row.probability("p_all_met", "p_all_met_se")?,
+                all_met: probability(row, "p_all_met", "p_all_met_se")?,
             })
         },
     )?;
@@ -417,210 +415,27 @@ pub fn load(dir: &Path) -> Result<ScenarioResults> {
     })
 }
 
-/// Reads a UTF-8 text file, dropping a leading byte-order mark (files saved by Excel).
-fn read_text(path: &Path) -> Result<String> {
-    let bytes = fs::read(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bytes = bytes
-        .strip_prefix(&[0xEF, 0xBB, 0xBF])
-        .unwrap_or(&bytes)
-        .to_vec();
-    String::from_utf8(bytes).map_err(|e| {
-        Error::invalid(
-            Location::file(path),
-            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-            Some(
-                "result files are written as UTF-8; was the file re-saved in another encoding?"
-                    .to_string(),
-            ),
-        )
-    })
-}
-
-/// One CSV record, collecting problems (file, line, column) as fields are read.
-struct Row<'a> {
-    file: &'a Path,
-    line: usize,
-    columns: &'a HashMap<String, usize>,
-    record: &'a csv::StringRecord,
-    issues: &'a mut Vec<InputIssue>,
-}
-
-impl Row<'_> {
-    fn issue(&mut self, key: &str, message: String, hint: Option<String>) {
-        self.issues.push(InputIssue::new(
-            Location {
-                file: self.file.to_path_buf(),
-                line: Some(self.line),
-                key: Some(key.to_string()),
-            },
-            message,
-            hint,
-        ));
+/// A probability column, its standard error and the row's status; a probability must
+/// lie in [0, 1]. Folders without a `status` column take it from whether `p` is given.
+fn probability(row: &mut Row<'_>, p_key: &str, se_key: &str) -> Option<Probability> {
+    let p = row.opt_number(p_key)?;
+    let se = row.opt_number(se_key)?;
+    if let Some(v) = p.filter(|v| !(0.0..=1.0).contains(v)) {
+        row.issue(
+            p_key,
+            format!("{} is not a probability", format_number(v)),
+            Some("probabilities are fractions between 0 and 1".to_string()),
+        );
+        return None;
     }
-
-    fn text(&mut self, key: &str) -> Option<String> {
-        let index = *self.columns.get(key)?;
-        match self.record.get(index) {
-            Some(v) => Some(v.to_string()),
-            None => {
-                self.issue(
-                    key,
-                    "missing field: the row is shorter than the header".to_string(),
-                    None,
-                );
-                None
-            }
-        }
-    }
-
-    fn opt_number(&mut self, key: &str) -> Option<Option<f64>> {
-        let text = self.text(key)?;
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Some(None);
-        }
-        match trimmed.parse::<f64>() {
-            Ok(v) if v.is_finite() => Some(Some(v)),
-            _ => {
-                self.issue(key, format!("`{text}` is not a number"), None);
-                None
-            }
-        }
-    }
-
-    fn number(&mut self, key: &str) -> Option<f64> {
-        match self.opt_number(key)? {
-            Some(v) => Some(v),
-            None => {
-                self.issue(key, "empty field; a number is required".to_string(), None);
-                None
-            }
-        }
-    }
-
-    fn int(&mut self, key: &str) -> Option<i32> {
-        let text = self.text(key)?;
-        match text.trim().parse::<i32>() {
-            Ok(v) => Some(v),
-            Err(_) => {
-                self.issue(key, format!("`{text}` is not a whole number"), None);
-                None
-            }
-        }
-    }
-
-    /// A probability column, its standard error and the row's status; a probability
-    /// must lie in [0, 1].
-    fn probability(&mut self, p_key: &str, se_key: &str) -> Option<Probability> {
-        let p = self.opt_number(p_key)?;
-        let se = self.opt_number(se_key)?;
-        if let Some(v) = p.filter(|v| !(0.0..=1.0).contains(v)) {
-            self.issue(
-                p_key,
-                format!("{} is not a probability", format_number(v)),
-                Some("probabilities are fractions between 0 and 1".to_string()),
-            );
-            return None;
-        }
-        let status = match self.columns.contains_key("status") {
-            true => self.text("status")?,
-            false => if p.is_some() {
-                "modelled"
-            } else {
-                "not_modelled"
-            }
-            .to_string(),
-        };
-        Some(Probability { p, se, status })
-    }
-}
-
-/// Reads the CSV file at `path` into `T`s with `parse`; the `required` columns must be
-/// in the header. Problems go to `issues`; only an unreadable file is an early error.
-fn read_table<T>(
-    path: &Path,
-    required: &[&str],
-    issues: &mut Vec<InputIssue>,
-    mut parse: impl FnMut(&mut Row<'_>) -> Option<T>,
-) -> Result<Vec<T>> {
-    let text = read_text(path)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            issues.push(csv_issue(path, &e));
-            return Ok(Vec::new());
-        }
+    let status = if row.has("status") {
+        row.text("status")?
+    } else if p.is_some() {
+        "modelled".to_string()
+    } else {
+        "not_modelled".to_string()
     };
-    let columns: HashMap<String, usize> = header
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (name.trim().to_string(), i))
-        .collect();
-    let missing: Vec<&str> = required
-        .iter()
-        .copied()
-        .filter(|c| !columns.contains_key(*c))
-        .collect();
-    if !missing.is_empty() {
-        for column in missing {
-            issues.push(InputIssue::new(
-                Location {
-                    file: path.to_path_buf(),
-                    line: Some(1),
-                    key: Some(column.to_string()),
-                },
-                "missing column in the header",
-                Some("the folder must be written by `xiang run`".to_string()),
-            ));
-        }
-        return Ok(Vec::new());
-    }
-    let mut rows = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                issues.push(csv_issue(path, &e));
-                break;
-            }
-        }
-        let line = record
-            .position()
-            .map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
-        let mut row = Row {
-            file: path,
-            line,
-            columns: &columns,
-            record: &record,
-            issues,
-        };
-        if let Some(value) = parse(&mut row) {
-            rows.push(value);
-        }
-    }
-    Ok(rows)
-}
-
-fn csv_issue(file: &Path, e: &csv::Error) -> InputIssue {
-    InputIssue::new(
-        Location {
-            file: file.to_path_buf(),
-            line: e
-                .position()
-                .map(|p| usize::try_from(p.line()).unwrap_or(usize::MAX)),
-            key: None,
-        },
-        format!("malformed CSV: {e}"),
-        Some("the folder must be written by `xiang run`".to_string()),
-    )
+    Some(Probability { p, se, status })
 }
 
 /// Renders `compare.csv`: one row per target and scenario, in target order then
@@ -772,128 +587,16 @@ fn cell(text: &str) -> String {
 /// Writes `compare.csv` and `compare.md` into the folder `dir`, replacing it as a whole;
 /// returns the paths written.
 ///
-/// Both files are rendered first; they are written into a hidden sibling folder that is
-/// then renamed into place. An existing `dir` must be a folder that is empty or holds an
-/// earlier comparison (a file named like one of the outputs); otherwise nothing is
-/// written.
+/// Both files are rendered first and written with [`write_folder`]: into a hidden
+/// sibling folder renamed into place. An existing `dir` must be a folder that is empty
+/// or holds an earlier comparison (a file named like one of the outputs); otherwise
+/// nothing is written.
 pub fn write(dir: &Path, comparison: &Comparison) -> Result<Vec<PathBuf>> {
-    let files: [(&str, Vec<u8>); 2] = [
+    let files = [
         (CSV_FILE, render_csv_file(comparison)?),
         (MARKDOWN_FILE, render_markdown(comparison).into_bytes()),
     ];
-    let fail_at = |path: &Path, source: io::Error| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let Some(dir_name) = dir.file_name() else {
-        return Err(fail_at(
-            dir,
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the output path must end in a folder name",
-            ),
-        ));
-    };
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(|e| fail_at(&parent, e))?;
-
-    let existed = match fs::symlink_metadata(dir) {
-        Ok(meta) if meta.is_dir() => {
-            check_replaceable(dir).map_err(|e| fail_at(dir, e))?;
-            true
-        }
-        Ok(_) => {
-            return Err(fail_at(
-                dir,
-                io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "exists and is not a folder (or is a symbolic link); choose another --out",
-                ),
-            ));
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => return Err(fail_at(dir, e)),
-    };
-
-    let pid = std::process::id();
-    let tmp = parent.join(sibling(dir_name, &format!("tmp-{pid}")));
-    let old = parent.join(sibling(dir_name, &format!("old-{pid}")));
-    remove_any(&tmp).map_err(|e| fail_at(&tmp, e))?;
-    fs::create_dir(&tmp).map_err(|e| fail_at(&tmp, e))?;
-    let cleanup = |error: Error| {
-        // Best effort: the error being returned matters more than the cleanup.
-        let _ = fs::remove_dir_all(&tmp);
-        error
-    };
-    for (name, bytes) in &files {
-        let path = tmp.join(name);
-        write_synced(&path, bytes).map_err(|e| cleanup(fail_at(&path, e)))?;
-    }
-    if existed {
-        remove_any(&old).map_err(|e| cleanup(fail_at(&old, e)))?;
-        fs::rename(dir, &old).map_err(|e| cleanup(fail_at(dir, e)))?;
-    }
-    if let Err(e) = fs::rename(&tmp, dir) {
-        if existed {
-            let _ = fs::rename(&old, dir);
-        }
-        return Err(cleanup(fail_at(dir, e)));
-    }
-    if existed {
-        let _ = fs::remove_dir_all(&old);
-    }
-    Ok(files.iter().map(|(name, _)| dir.join(name)).collect())
-}
-
-/// `.<name>.<suffix>`: a hidden sibling of the output folder.
-fn sibling(dir_name: &std::ffi::OsStr, suffix: &str) -> OsString {
-    let mut name = OsString::from(".");
-    name.push(dir_name);
-    name.push(".");
-    name.push(suffix);
-    name
-}
-
-/// Refuses to replace a non-empty folder that holds no earlier comparison.
-fn check_replaceable(dir: &Path) -> io::Result<()> {
-    let mut empty = true;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        empty = false;
-        if entry.file_name() == CSV_FILE || entry.file_name() == MARKDOWN_FILE {
-            return Ok(());
-        }
-    }
-    if empty {
-        return Ok(());
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        format!(
-            "the folder exists and holds no earlier comparison ({CSV_FILE}, {MARKDOWN_FILE}); \
-             remove it or choose another --out"
-        ),
-    ))
-}
-
-/// Removes a file or folder at `path` if there is one.
-fn remove_any(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Writes `bytes` to a new file and flushes it to disk.
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = fs::File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    write_folder(dir, &files)
 }
 
 #[cfg(test)]

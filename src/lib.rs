@@ -20,6 +20,7 @@ pub mod export;
 pub mod hash;
 pub mod indicator;
 pub mod report;
+pub mod result_files;
 pub mod results;
 pub mod run;
 pub mod scenario;

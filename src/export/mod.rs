@@ -29,7 +29,7 @@ pub use flows_csv::FlowsCsv;
 pub use history_csv::HistoryCsv;
 pub use manifest_json::ManifestJson;
 pub use markdown::FeasibilityMarkdown;
-pub use output_dir::{write_file_atomic, write_outputs};
+pub use output_dir::{write_file_atomic, write_folder, write_outputs};
 pub use plans_csv::PlansCsv;
 pub use summary_csv::SummaryCsv;
 

@@ -42,6 +42,14 @@ pub fn write_outputs(
     exporters: &[Box<dyn Exporter>],
 ) -> Result<Vec<PathBuf>> {
     let files = render_all(dir, results, exporters)?;
+    write_folder(dir, &files)
+}
+
+/// Writes already rendered `files` (name, bytes) into the folder `dir`, replacing the
+/// folder as a whole, with the guarantees of [`write_outputs`]; returns the paths
+/// written. Names may hold one sub-folder (`charts/a.svg`). For every command that
+/// writes an output folder (`run`, `compare`, `backtest`).
+pub fn write_folder(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<PathBuf>> {
     let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
 
     let Some(dir_name) = dir.file_name() else {
@@ -73,7 +81,7 @@ pub fn write_outputs(
         error
     };
 
-    for (name, bytes) in &files {
+    for (name, bytes) in files {
         let path = tmp.join(name);
         if let Some(sub) = path.parent().filter(|p| *p != tmp) {
             fs::create_dir_all(sub).map_err(|e| fail(write_error(sub, e)))?;
