@@ -89,7 +89,7 @@ impl Evaluator {
 }
 
 /// The mergeable state of any set of whole blocks of draws.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Accumulator {
     /// Draws added.
     pub draws: u64,

@@ -65,12 +65,29 @@ impl Store {
 }
 
 /// A quantile sketch over finite values.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sketch {
     positive: Store,
     negative: Store,
     zero: u64,
     count: u64,
+    /// Smallest and largest value added (exact; +∞ and −∞ while empty). Order
+    /// statistics are clamped to them, so the extremes and a constant series are exact.
+    min: f64,
+    max: f64,
+}
+
+impl Default for Sketch {
+    fn default() -> Sketch {
+        Sketch {
+            positive: Store::default(),
+            negative: Store::default(),
+            zero: 0,
+            count: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
 }
 
 /// Width of a bin in the approximate-log₂ index space: γ − 1.
@@ -123,6 +140,13 @@ impl Sketch {
     /// Adds one finite value (non-finite values must be counted by the caller).
     #[inline]
     pub fn add(&mut self, x: f64) {
+        self.widen(x, x);
+        self.bin(x);
+    }
+
+    /// Counts `x` in its bin (the range is the caller's).
+    #[inline]
+    fn bin(&mut self, x: f64) {
         self.count += 1;
         let m = x.abs();
         if m < Sketch::ZERO {
@@ -134,11 +158,40 @@ impl Sketch {
         }
     }
 
+    /// Widens the exact range to cover `[lo, hi]` (−0 is taken as +0, so that the
+    /// range does not depend on the order of additions and merges).
+    fn widen(&mut self, lo: f64, hi: f64) {
+        self.min = self.min.min(lo + 0.0);
+        self.max = self.max.max(hi + 0.0);
+    }
+
     /// Adds the finite values of `values`, skipping the others (which the caller
-    /// counts); the same state as [`Sketch::add`] on each finite value in turn.
+    /// counts); the same state as [`Sketch::add`] on each finite value in turn. The
+    /// range is tracked in four independent lanes (a hot path).
     pub fn add_finite(&mut self, values: &[f64]) {
+        let mut lo = [f64::INFINITY; 4];
+        let mut hi = [f64::NEG_INFINITY; 4];
+        // Comparisons skip NaN by themselves and compile to packed min/max; an
+        // infinite value (rare) sends the range through the checked path below.
+        for group in values.chunks(4) {
+            for (lane, &x) in group.iter().enumerate() {
+                lo[lane] = if x < lo[lane] { x } else { lo[lane] };
+                hi[lane] = if x > hi[lane] { x } else { hi[lane] };
+            }
+        }
+        let (lo, hi) = (
+            lo.into_iter().fold(f64::INFINITY, f64::min),
+            hi.into_iter().fold(f64::NEG_INFINITY, f64::max),
+        );
+        if lo.is_finite() && hi.is_finite() {
+            self.widen(lo, hi);
+        } else {
+            for &x in values.iter().filter(|x| x.is_finite()) {
+                self.widen(x, x);
+            }
+        }
         for &x in values.iter().filter(|x| x.is_finite()) {
-            self.add(x);
+            self.bin(x);
         }
     }
 
@@ -152,6 +205,9 @@ impl Sketch {
         }
         self.zero += other.zero;
         self.count += other.count;
+        if other.count > 0 {
+            self.widen(other.min, other.max);
+        }
     }
 
     /// Number of values added.
@@ -177,8 +233,20 @@ impl Sketch {
         }
     }
 
-    /// The order statistic of 0-based rank `rank` (< count), within relative error α.
+    /// The order statistic of 0-based rank `rank` (< count), within relative error α,
+    /// and exact for the smallest and largest (the estimate is clamped to the range).
     fn value_at_rank(&self, rank: u64) -> f64 {
+        if rank == 0 {
+            return self.min;
+        }
+        if rank + 1 >= self.count {
+            return self.max;
+        }
+        self.bin_value_at_rank(rank).clamp(self.min, self.max)
+    }
+
+    /// The representative of the bin holding rank `rank`.
+    fn bin_value_at_rank(&self, rank: u64) -> f64 {
         let mut seen = 0u64;
         // Most negative first: negative bins by descending magnitude.
         for (k, c) in self.negative.bins().rev() {
@@ -206,10 +274,13 @@ impl Sketch {
 
     /// The sketch as sorted sparse bins, for partial-result files.
     pub fn to_parts(&self) -> SketchParts {
+        let nonempty = self.count > 0;
         SketchParts {
             positive: self.positive.bins().collect(),
             negative: self.negative.bins().collect(),
             zero: self.zero,
+            min: nonempty.then_some(self.min),
+            max: nonempty.then_some(self.max),
         }
     }
 
@@ -226,12 +297,15 @@ impl Sketch {
         }
         s.zero = parts.zero;
         s.count += parts.zero;
+        if let (Some(lo), Some(hi)) = (parts.min, parts.max) {
+            s.widen(lo, hi);
+        }
         s
     }
 }
 
 /// A sketch as sparse (bin, count) lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SketchParts {
     /// Positive values' bins, ascending.
     pub positive: Vec<(i32, u64)>,
@@ -239,6 +313,10 @@ pub struct SketchParts {
     pub negative: Vec<(i32, u64)>,
     /// Count of values counted as zero.
     pub zero: u64,
+    /// Smallest value added (none when empty).
+    pub min: Option<f64>,
+    /// Largest value added (none when empty).
+    pub max: Option<f64>,
 }
 
 #[cfg(test)]
@@ -299,5 +377,34 @@ mod tests {
         assert!((z.quantile(0.0) + 2.0).abs() < 2.0 * ALPHA);
         assert_eq!(z.quantile(0.5), 0.0);
         assert!(Sketch::new().quantile(0.5).is_nan());
+    }
+
+    #[test]
+    fn extremes_and_constant_series_are_exact() {
+        // A base-year figure: the same value in every draw, reported as itself.
+        let mut c = Sketch::new();
+        c.add_finite(&[999.21; 1000]);
+        for p in [0.0, 0.05, 0.5, 0.95, 1.0] {
+            assert_eq!(c.quantile(p), 999.21);
+        }
+        // The smallest and largest values are exact, whatever the order of merges,
+        // with non-finite values skipped and −0 taken as +0.
+        let values = [3.0, f64::NAN, -0.0, 7.25, f64::INFINITY, 1.0e-3, 0.5];
+        let mut one = Sketch::new();
+        one.add_finite(&values);
+        assert_eq!((one.quantile(0.0), one.quantile(1.0)), (0.0, 7.25));
+        assert_eq!(one.count(), 5);
+        let (mut a, mut b) = (Sketch::new(), Sketch::new());
+        a.add_finite(&values[..3]);
+        b.add_finite(&values[3..]);
+        let mut ab = a.clone();
+        ab.merge(&b);
+        b.merge(&a);
+        assert_eq!(ab, one);
+        assert_eq!(b, one);
+        assert_eq!(Sketch::from_parts(&one.to_parts()), one);
+        // Inner order statistics stay inside the range.
+        let q = one.quantile(0.75);
+        assert!((0.0..=7.25).contains(&q), "{q}");
     }
 }
