@@ -1,13 +1,15 @@
 //! Benchmarks of the Monte Carlo engine.
 //!
 //! Groups:
-//! - `projection_per_draw`: one draw (`Model::simulate` + `extract`) for the shipped
-//!   baseline (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes ×
-//!   10 years, each with ρ uncertain (a K×K inverse per draw) and with ρ fixed (the
-//!   multiplier precomputed once).
-//! - `extract`: the series extraction of one draw alone, at the same sizes.
-//! - `spatial_multiplier`: the inverse M = (I − ρW)⁻¹ alone, at the same K, to show its
-//!   share of a draw when ρ is uncertain.
+//! - `projection_per_draw`: one draw (`Model::simulate`, its path stored in a batch,
+//!   and `extract` once per batch of 32, as the engine runs) for the shipped baseline
+//!   (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes × 10 years,
+//!   each with ρ uncertain (M(ρ) applied through one eigendecomposition) and with ρ
+//!   fixed (M precomputed once).
+//! - `extract`: the series extraction of a batch of 32 stored paths alone, at the same
+//!   sizes.
+//! - `spatial_multiplier`: a dense inverse M = (I − ρW)⁻¹ alone, at the same K: what
+//!   each draw would cost without the spectral form.
 //! - `rng_floor`: only the random numbers a baseline draw consumes, from the same
 //!   generator (the floor a draw cannot go below without a cheaper generator).
 //! - `aggregation`: `aggregate` over 10 000 stored baseline draws.
@@ -55,6 +57,9 @@ const BASELINE_NORMALS: usize = 7 * 4 + 1 + (5 * 4 + 1) * 5;
 /// Uniforms one baseline draw consumes: ρ ~ U(0, 0.4) once, plus the jump test once a
 /// year: 1 + T = 6.
 const BASELINE_UNIFORMS: usize = 1 + 5;
+
+/// Draws whose paths are extracted together, as the engine's chunks.
+const BATCH: usize = 32;
 
 /// Draws per sample in `aggregation`.
 const AGGREGATION_DRAWS: u64 = 10_000;
@@ -240,7 +245,8 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
             let model = Model::new(s).expect("the model builds");
             let layout = Layout::new(s);
             let mut ws = model.workspace();
-            let mut out = vec![0.0; layout.len()];
+            let mut batch = model.path_batch(BATCH);
+            let mut out = vec![0.0; layout.len() * BATCH];
             let key = run_key(s.seed);
             let mut draw = 0u64;
             group.bench_function(BenchmarkId::new(*label, rho), |b| {
@@ -248,14 +254,19 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
                     model
                         .simulate(&key, draw, &mut ws)
                         .expect("a draw succeeds");
-                    extract(
-                        &layout,
-                        &ws.path,
-                        &model.base_sva,
-                        &model.base_nsva,
-                        &mut out,
-                        1,
-                    );
+                    // As the engine does: paths gathered, series extracted per batch.
+                    let j = (draw % BATCH as u64) as usize;
+                    batch.store(j, &ws.path);
+                    if j + 1 == BATCH {
+                        extract(
+                            &layout,
+                            &mut batch,
+                            BATCH,
+                            &model.base_sva,
+                            &model.base_nsva,
+                            &mut out,
+                        );
+                    }
                     draw += 1;
                     black_box(&out);
                 })
@@ -265,30 +276,35 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
     group.finish();
 }
 
-/// `extract` alone, on the path of one draw, at each case of `projection_per_draw`:
-/// the part of a draw spent turning node paths into the recorded series.
+/// `extract` alone, on a batch of [`BATCH`] stored paths, at each case of
+/// `projection_per_draw`: the part of a draw spent turning node paths into the
+/// recorded series (time per batch; throughput in draws).
 fn bench_extract(c: &mut Criterion, cases: &Cases) {
     let mut group = c.benchmark_group("extract");
-    group.throughput(Throughput::Elements(1));
+    group.throughput(Throughput::Elements(BATCH as u64));
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(2));
     for (label, s, _) in &cases.cases {
         let model = Model::new(s).expect("the model builds");
         let layout = Layout::new(s);
         let mut ws = model.workspace();
-        let mut out = vec![0.0; layout.len()];
-        model
-            .simulate(&run_key(s.seed), 0, &mut ws)
-            .expect("a draw succeeds");
+        let mut batch = model.path_batch(BATCH);
+        let mut out = vec![0.0; layout.len() * BATCH];
+        for d in 0..BATCH {
+            model
+                .simulate(&run_key(s.seed), d as u64, &mut ws)
+                .expect("a draw succeeds");
+            batch.store(d, &ws.path);
+        }
         group.bench_function(*label, |b| {
             b.iter(|| {
                 extract(
                     &layout,
-                    black_box(&ws.path),
+                    black_box(&mut batch),
+                    BATCH,
                     &model.base_sva,
                     &model.base_nsva,
                     &mut out,
-                    1,
                 );
                 black_box(&out);
             })

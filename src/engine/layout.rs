@@ -170,77 +170,197 @@ impl Path {
     pub fn flow(&self, i: usize, j: usize, t: usize) -> f64 {
         self.flows[(t * self.k + i) * self.k + j]
     }
+}
 
-    #[inline]
-    fn at(&self, v: &[f64], i: usize, t: usize) -> f64 {
-        v[i * self.width + t]
+/// The paths of up to `capacity` draws, value by value: the draws of each path value
+/// side by side (`array[index * capacity + d]`), so that a series is computed for all
+/// draws in one pass over contiguous memory, a loop the compiler vectorizes.
+#[derive(Debug, Clone)]
+pub struct PathBatch {
+    capacity: usize,
+    width: usize,
+    k: usize,
+    service_va: Vec<f64>,
+    non_service_va: Vec<f64>,
+    service_real: Vec<f64>,
+    non_service_real: Vec<f64>,
+    service_emp: Vec<f64>,
+    non_service_emp: Vec<f64>,
+    logistics: Vec<f64>,
+    flows: Vec<f64>,
+    /// Scratch of `capacity` values for series built from two sums.
+    scratch: Vec<f64>,
+}
+
+impl PathBatch {
+    /// Room for `capacity` draws of paths of `k` nodes and `years` projected years.
+    pub fn new(k: usize, years: usize, capacity: usize) -> PathBatch {
+        let n = k * (years + 1) * capacity;
+        PathBatch {
+            capacity,
+            width: years + 1,
+            k,
+            service_va: vec![0.0; n],
+            non_service_va: vec![0.0; n],
+            service_real: vec![0.0; n],
+            non_service_real: vec![0.0; n],
+            service_emp: vec![0.0; n],
+            non_service_emp: vec![0.0; n],
+            logistics: vec![0.0; n],
+            flows: vec![0.0; k * n],
+            scratch: vec![0.0; capacity],
+        }
+    }
+
+    /// Draws it can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Stores `path` as draw `d` (< capacity) of the batch.
+    pub fn store(&mut self, d: usize, path: &Path) {
+        let c = self.capacity;
+        for (dst, src) in [
+            (&mut self.service_va, &path.service_va),
+            (&mut self.non_service_va, &path.non_service_va),
+            (&mut self.service_real, &path.service_real),
+            (&mut self.non_service_real, &path.non_service_real),
+            (&mut self.service_emp, &path.service_emp),
+            (&mut self.non_service_emp, &path.non_service_emp),
+            (&mut self.logistics, &path.logistics),
+            (&mut self.flows, &path.flows),
+        ] {
+            for (index, value) in src.iter().enumerate() {
+                dst[index * c + d] = *value;
+            }
+        }
     }
 }
 
-/// Computes every series of `layout` from `path` into `out`, column `c` at
-/// `out[c * stride]`: `stride = 1` writes one draw's row, `stride = draws` writes one
-/// draw into a series-major block. `out` must hold `(layout.len() − 1) · stride + 1`
-/// values. `base_sva` and `base_nsva` are the nodes' base-year levels (weights of real
-/// growth).
+/// The first `draws` draws of path value `index` of `array` in a batch of `capacity`.
+fn lane(array: &[f64], index: usize, capacity: usize, draws: usize) -> &[f64] {
+    &array[index * capacity..index * capacity + draws]
+}
+
+/// `out[d] = Σ over members of array[(i, t)][d]`, summed in member order from −0 (as
+/// `Iterator::sum` does, so one draw and a batch agree to the bit).
+fn member_sum(out: &mut [f64], array: &[f64], members: &[usize], t: usize, b: &Batch) {
+    out.fill(-0.0);
+    for &i in members {
+        for (o, x) in out.iter_mut().zip(b.at(array, i, t)) {
+            *o += x;
+        }
+    }
+}
+
+/// Where the values of one batch are, and how many draws it holds.
+struct Batch {
+    capacity: usize,
+    width: usize,
+    draws: usize,
+}
+
+impl Batch {
+    fn at<'a>(&self, array: &'a [f64], i: usize, t: usize) -> &'a [f64] {
+        lane(array, i * self.width + t, self.capacity, self.draws)
+    }
+}
+
+/// Computes every series of `layout` for the first `draws` draws of `batch` into
+/// `out`, series-major: series `c` of draw `d` at `out[c * draws + d]` (`out` holds
+/// `layout.len() · draws` values). `base_sva` and `base_nsva` are the nodes' base-year
+/// levels (weights of real growth). A draw gives the same values, to the bit, whatever
+/// the batch it is computed in.
 pub fn extract(
     layout: &Layout,
-    path: &Path,
+    batch: &mut PathBatch,
+    draws: usize,
     base_sva: &[f64],
     base_nsva: &[f64],
     out: &mut [f64],
-    stride: usize,
 ) {
-    let flows_at = layout.series.len();
-    for (c, f) in layout.flows.iter().enumerate() {
-        out[(flows_at + c) * stride] =
-            100.0 * path.flow(f.origin, f.destination, f.t) / path.flow(f.origin, f.destination, 0);
+    let b = Batch {
+        capacity: batch.capacity,
+        width: batch.width,
+        draws,
+    };
+    let k = batch.k;
+    let mut scratch = std::mem::take(&mut batch.scratch);
+    let tmp = &mut scratch[..draws];
+    let paths = &*batch;
+    let (series_out, flows_out) = out.split_at_mut(layout.series.len() * draws);
+    for (o, f) in flows_out.chunks_exact_mut(draws).zip(&layout.flows) {
+        let at = |t: usize| (t * k + f.origin) * k + f.destination;
+        let now = lane(&paths.flows, at(f.t), b.capacity, draws);
+        let base = lane(&paths.flows, at(0), b.capacity, draws);
+        for ((o, x), x0) in o.iter_mut().zip(now).zip(base) {
+            *o = 100.0 * x / x0;
+        }
     }
-    for (c, s) in layout.series.iter().enumerate() {
+    for (o, s) in series_out.chunks_exact_mut(draws).zip(&layout.series) {
         let m = &layout.members[s.entity];
         let t = s.t;
-        let sum = |v: &[f64]| -> f64 { m.iter().map(|&i| path.at(v, i, t)).sum() };
-        out[c * stride] = match s.indicator {
-            Indicator::ServiceVa => sum(&path.service_va),
-            Indicator::NonServiceVa => sum(&path.non_service_va),
-            Indicator::Gdp => sum(&path.service_va) + sum(&path.non_service_va),
-            Indicator::ServiceShareOfGdp => {
-                let sv = sum(&path.service_va);
-                100.0 * sv / (sv + sum(&path.non_service_va))
+        match s.indicator {
+            Indicator::ServiceVa => member_sum(o, &paths.service_va, m, t, &b),
+            Indicator::NonServiceVa => member_sum(o, &paths.non_service_va, m, t, &b),
+            Indicator::ServiceEmployment => member_sum(o, &paths.service_emp, m, t, &b),
+            Indicator::NonServiceEmployment => member_sum(o, &paths.non_service_emp, m, t, &b),
+            Indicator::LogisticsTotal => member_sum(o, &paths.logistics, m, t, &b),
+            Indicator::Gdp => {
+                member_sum(o, &paths.service_va, m, t, &b);
+                member_sum(tmp, &paths.non_service_va, m, t, &b);
+                o.iter_mut().zip(tmp.iter()).for_each(|(o, n)| *o += n);
             }
-            Indicator::ServiceEmployment => sum(&path.service_emp),
-            Indicator::NonServiceEmployment => sum(&path.non_service_emp),
-            Indicator::ServiceShareOfEmployment => {
-                let se = sum(&path.service_emp);
-                100.0 * se / (se + sum(&path.non_service_emp))
+            Indicator::ServiceShareOfGdp | Indicator::ServiceShareOfEmployment => {
+                let (part, rest) = if s.indicator == Indicator::ServiceShareOfGdp {
+                    (&paths.service_va, &paths.non_service_va)
+                } else {
+                    (&paths.service_emp, &paths.non_service_emp)
+                };
+                member_sum(o, part, m, t, &b);
+                member_sum(tmp, rest, m, t, &b);
+                for (o, r) in o.iter_mut().zip(tmp.iter()) {
+                    *o = 100.0 * *o / (*o + r);
+                }
             }
-            Indicator::LogisticsTotal => sum(&path.logistics),
             Indicator::LogisticsIndex => {
-                let base: f64 = m.iter().map(|&i| path.at(&path.logistics, i, 0)).sum();
-                100.0 * sum(&path.logistics) / base
+                member_sum(o, &paths.logistics, m, t, &b);
+                member_sum(tmp, &paths.logistics, m, 0, &b);
+                for (o, base) in o.iter_mut().zip(tmp.iter()) {
+                    *o = 100.0 * *o / base;
+                }
             }
             Indicator::ServiceVaRealGrowth => {
-                let ratio = if m.len() == 1 {
-                    path.at(&path.service_real, m[0], t)
+                if let [i] = m[..] {
+                    o.copy_from_slice(b.at(&paths.service_real, i, t));
                 } else {
                     let w: f64 = m.iter().map(|&i| base_sva[i]).sum();
-                    m.iter()
-                        .map(|&i| base_sva[i] * path.at(&path.service_real, i, t))
-                        .sum::<f64>()
-                        / w
-                };
-                cagr_pct(ratio, t)
+                    o.fill(-0.0);
+                    for &i in m {
+                        for (o, x) in o.iter_mut().zip(b.at(&paths.service_real, i, t)) {
+                            *o += base_sva[i] * x;
+                        }
+                    }
+                    o.iter_mut().for_each(|o| *o /= w);
+                }
+                o.iter_mut().for_each(|o| *o = cagr_pct(*o, t));
             }
             Indicator::GdpRealGrowth => {
-                let (mut num, mut den) = (0.0, 0.0);
+                o.fill(0.0);
+                let mut den = 0.0;
                 for &i in m {
-                    num += base_sva[i] * path.at(&path.service_real, i, t)
-                        + base_nsva[i] * path.at(&path.non_service_real, i, t);
+                    let service = b.at(&paths.service_real, i, t);
+                    let rest = b.at(&paths.non_service_real, i, t);
+                    for ((o, sr), nr) in o.iter_mut().zip(service).zip(rest) {
+                        *o += base_sva[i] * sr + base_nsva[i] * nr;
+                    }
                     den += base_sva[i] + base_nsva[i];
                 }
-                cagr_pct(num / den, t)
+                o.iter_mut().for_each(|o| *o = cagr_pct(*o / den, t));
             }
-        };
+        }
     }
+    batch.scratch = scratch;
 }
 
 /// Average annual growth in % per year of a ratio reached over `years` years.

@@ -21,9 +21,12 @@ use model::{Model, run_key};
 /// Draws per block: the unit of parallel work and of progress reports.
 pub const BLOCK: u64 = 1024;
 
-/// Draws simulated before they are accumulated: a chunk of a block, series-major, small
-/// enough to stay in cache (a multiple of [`LANES`]).
-const CHUNK: usize = 1024;
+/// Draws simulated before they are extracted and accumulated together: a chunk of a
+/// block (a multiple of [`LANES`]). Small enough that a chunk's paths, stored value by
+/// value, span few memory pages (32 was fastest of 16–1024 on the baseline: 4.2 s per
+/// 10⁶ draws on one core against 5.4 s at 1024), large enough for the series loops to
+/// vectorize. Results do not depend on it.
+const CHUNK: usize = 32;
 const _: () = assert!(CHUNK % LANES == 0 && BLOCK as usize % CHUNK == 0);
 
 /// How to run: number of draws, seed and worker threads.
@@ -92,19 +95,43 @@ pub fn simulate(
     let key = run_key(settings.seed);
     let done = AtomicU64::new(0);
     let block_len = BLOCK as usize * n;
+    let len = layout.len();
     values
         .par_chunks_mut(block_len)
         .enumerate()
         .try_for_each_init(
-            || model.workspace(),
-            |ws, (b, chunk)| -> Result<()> {
+            || {
+                (
+                    model.workspace(),
+                    model.path_batch(BLOCK as usize),
+                    Vec::new(),
+                )
+            },
+            |(ws, batch, cols), (b, chunk)| -> Result<()> {
                 let first = b as u64 * BLOCK;
-                for (j, out) in chunk.chunks_mut(n).enumerate() {
+                let rows = chunk.len() / n;
+                for j in 0..rows {
                     model.simulate(&key, first + j as u64, ws)?;
-                    extract(&layout, &ws.path, &model.base_sva, &model.base_nsva, out, 1);
+                    batch.store(j, &ws.path);
                 }
-                let rows = (chunk.len() / n) as u64;
-                progress(done.fetch_add(rows, Ordering::Relaxed) + rows);
+                if len > 0 {
+                    // Extracted series-major, stored draw-major.
+                    cols.resize(rows * len, 0.0);
+                    extract(
+                        &layout,
+                        batch,
+                        rows,
+                        &model.base_sva,
+                        &model.base_nsva,
+                        cols,
+                    );
+                    for (j, row) in chunk.chunks_mut(len).enumerate() {
+                        for (s, x) in row.iter_mut().enumerate() {
+                            *x = cols[s * rows + j];
+                        }
+                    }
+                }
+                progress(done.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64);
                 Ok(())
             },
         )?;
@@ -135,15 +162,17 @@ pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
     let model = Model::new(scenario)?;
     let layout = Layout::new(scenario);
     let mut ws = model.workspace();
+    let mut batch = model.path_batch(1);
     let mut draw0 = vec![0.0; layout.len()];
     model.simulate(&run_key(seed), 0, &mut ws)?;
+    batch.store(0, &ws.path);
     extract(
         &layout,
-        &ws.path,
+        &mut batch,
+        1,
         &model.base_sva,
         &model.base_nsva,
         &mut draw0,
-        1,
     );
     let ev = Evaluator::new(scenario, layout, &draw0);
     Ok((model, ev))
@@ -169,36 +198,38 @@ pub fn accumulate(
                 (
                     Accumulator::new(&ev),
                     model.workspace(),
+                    model.path_batch(CHUNK),
                     Vec::new(),
                     BlockSums::default(),
                 )
             },
-            |(mut acc, mut ws, mut cols, mut sums), b| -> Result<_> {
+            |(mut acc, mut ws, mut batch, mut cols, mut sums), b| -> Result<_> {
                 let first = b * BLOCK;
                 let count = BLOCK.min(settings.draws - first) as usize;
-                // Chunks of CHUNK draws, series-major, keep the chunk in cache.
+                // Chunks of CHUNK draws: simulated one by one, extracted together
+                // series-major, and accumulated while the chunk is in cache.
                 for start in (0..count).step_by(CHUNK) {
                     let len = CHUNK.min(count - start);
-                    cols.resize(len * n, 0.0);
                     for j in 0..len {
                         model.simulate(&key, first + (start + j) as u64, &mut ws)?;
-                        if n == 0 {
-                            continue;
-                        }
+                        batch.store(j, &ws.path);
+                    }
+                    cols.resize(len * n, 0.0);
+                    if n > 0 {
                         extract(
                             &ev.layout,
-                            &ws.path,
+                            &mut batch,
+                            len,
                             &model.base_sva,
                             &model.base_nsva,
-                            &mut cols[j..],
-                            len,
+                            &mut cols,
                         );
                     }
                     acc.add_chunk(&ev, &cols, len, &mut sums);
                 }
                 acc.close_block(&mut sums);
                 progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
-                Ok((acc, ws, cols, sums))
+                Ok((acc, ws, batch, cols, sums))
             },
         )
         .map(|r| r.map(|(acc, ..)| acc))

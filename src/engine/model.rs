@@ -19,7 +19,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use super::layout::Path;
+use super::layout::{Path, PathBatch};
 use crate::error::{Error, Result};
 use crate::indicator::BaseQuantity;
 use crate::scenario::{ObservedKind, Scenario, Sector};
@@ -304,6 +304,11 @@ impl Model {
             destination_mass: vec![0.0; k],
             path: Path::new(k, self.years),
         }
+    }
+
+    /// Room for the paths of `capacity` draws, for batched extraction.
+    pub fn path_batch(&self, capacity: usize) -> PathBatch {
+        PathBatch::new(self.k, self.years, capacity)
     }
 
     /// Gravity activity A_i = h_i,t ys_i^a Σ_j ys_j^b d_ij,t^(−θ) over nodes with
