@@ -265,6 +265,7 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
                             &model.base_sva,
                             &model.base_nsva,
                             &mut out,
+                            BATCH,
                         );
                     }
                     draw += 1;
@@ -305,6 +306,7 @@ fn bench_extract(c: &mut Criterion, cases: &Cases) {
                     &model.base_sva,
                     &model.base_nsva,
                     &mut out,
+                    BATCH,
                 );
                 black_box(&out);
             })

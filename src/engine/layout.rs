@@ -244,7 +244,7 @@ fn lane(array: &[f64], index: usize, capacity: usize, draws: usize) -> &[f64] {
 
 /// `out[d] = Σ over members of array[(i, t)][d]`, summed in member order from −0 (as
 /// `Iterator::sum` does, so one draw and a batch agree to the bit).
-fn member_sum(out: &mut [f64], array: &[f64], members: &[usize], t: usize, b: &Batch) {
+fn member_sum(out: &mut [f64], array: &[f64], members: &[usize], t: usize, b: &View) {
     out.fill(-0.0);
     for &i in members {
         for (o, x) in out.iter_mut().zip(b.at(array, i, t)) {
@@ -253,22 +253,27 @@ fn member_sum(out: &mut [f64], array: &[f64], members: &[usize], t: usize, b: &B
     }
 }
 
-/// Where the values of one batch are, and how many draws it holds.
-struct Batch {
-    capacity: usize,
-    width: usize,
+/// The first `draws` draws of a batch, with the base-year levels that weight real
+/// growth: what every series is computed from.
+struct View<'a> {
+    paths: &'a PathBatch,
     draws: usize,
+    base_sva: &'a [f64],
+    base_nsva: &'a [f64],
 }
 
-impl Batch {
-    fn at<'a>(&self, array: &'a [f64], i: usize, t: usize) -> &'a [f64] {
-        lane(array, i * self.width + t, self.capacity, self.draws)
+impl View<'_> {
+    /// The draws of path value (node `i`, year offset `t`) of `array`.
+    fn at<'b>(&self, array: &'b [f64], i: usize, t: usize) -> &'b [f64] {
+        let p = self.paths;
+        lane(array, i * p.width + t, p.capacity, self.draws)
     }
 }
 
 /// Computes every series of `layout` for the first `draws` draws of `batch` into
-/// `out`, series-major: series `c` of draw `d` at `out[c * draws + d]` (`out` holds
-/// `layout.len() · draws` values). `base_sva` and `base_nsva` are the nodes' base-year
+/// `out`, series-major: series `c` of draw `d` at `out[c * stride + d]` (`stride ≥
+/// draws`; `out` holds at least `(layout.len() − 1) · stride + draws` values), so a
+/// batch can fill its slice of a larger block. `base_sva` and `base_nsva` are the nodes' base-year
 /// levels (weights of real growth). A draw gives the same values, to the bit, whatever
 /// the batch it is computed in.
 pub fn extract(
@@ -278,89 +283,97 @@ pub fn extract(
     base_sva: &[f64],
     base_nsva: &[f64],
     out: &mut [f64],
+    stride: usize,
 ) {
-    let b = Batch {
-        capacity: batch.capacity,
-        width: batch.width,
-        draws,
-    };
-    let k = batch.k;
     let mut scratch = std::mem::take(&mut batch.scratch);
     let tmp = &mut scratch[..draws];
-    let paths = &*batch;
-    let (series_out, flows_out) = out.split_at_mut(layout.series.len() * draws);
-    for (o, f) in flows_out.chunks_exact_mut(draws).zip(&layout.flows) {
+    let b = View {
+        paths: batch,
+        draws,
+        base_sva,
+        base_nsva,
+    };
+    let (k, capacity) = (batch.k, batch.capacity);
+    let mut columns = out.chunks_mut(stride).map(|c| &mut c[..draws]);
+    for s in &layout.series {
+        let Some(o) = columns.next() else { break };
+        series(o, s, &layout.members[s.entity], &b, tmp);
+    }
+    for (o, f) in columns.zip(&layout.flows) {
         let at = |t: usize| (t * k + f.origin) * k + f.destination;
-        let now = lane(&paths.flows, at(f.t), b.capacity, draws);
-        let base = lane(&paths.flows, at(0), b.capacity, draws);
+        let now = lane(&batch.flows, at(f.t), capacity, draws);
+        let base = lane(&batch.flows, at(0), capacity, draws);
         for ((o, x), x0) in o.iter_mut().zip(now).zip(base) {
             *o = 100.0 * x / x0;
         }
     }
-    for (o, s) in series_out.chunks_exact_mut(draws).zip(&layout.series) {
-        let m = &layout.members[s.entity];
-        let t = s.t;
-        match s.indicator {
-            Indicator::ServiceVa => member_sum(o, &paths.service_va, m, t, &b),
-            Indicator::NonServiceVa => member_sum(o, &paths.non_service_va, m, t, &b),
-            Indicator::ServiceEmployment => member_sum(o, &paths.service_emp, m, t, &b),
-            Indicator::NonServiceEmployment => member_sum(o, &paths.non_service_emp, m, t, &b),
-            Indicator::LogisticsTotal => member_sum(o, &paths.logistics, m, t, &b),
-            Indicator::Gdp => {
-                member_sum(o, &paths.service_va, m, t, &b);
-                member_sum(tmp, &paths.non_service_va, m, t, &b);
-                o.iter_mut().zip(tmp.iter()).for_each(|(o, n)| *o += n);
-            }
-            Indicator::ServiceShareOfGdp | Indicator::ServiceShareOfEmployment => {
-                let (part, rest) = if s.indicator == Indicator::ServiceShareOfGdp {
-                    (&paths.service_va, &paths.non_service_va)
-                } else {
-                    (&paths.service_emp, &paths.non_service_emp)
-                };
-                member_sum(o, part, m, t, &b);
-                member_sum(tmp, rest, m, t, &b);
-                for (o, r) in o.iter_mut().zip(tmp.iter()) {
-                    *o = 100.0 * *o / (*o + r);
-                }
-            }
-            Indicator::LogisticsIndex => {
-                member_sum(o, &paths.logistics, m, t, &b);
-                member_sum(tmp, &paths.logistics, m, 0, &b);
-                for (o, base) in o.iter_mut().zip(tmp.iter()) {
-                    *o = 100.0 * *o / base;
-                }
-            }
-            Indicator::ServiceVaRealGrowth => {
-                if let [i] = m[..] {
-                    o.copy_from_slice(b.at(&paths.service_real, i, t));
-                } else {
-                    let w: f64 = m.iter().map(|&i| base_sva[i]).sum();
-                    o.fill(-0.0);
-                    for &i in m {
-                        for (o, x) in o.iter_mut().zip(b.at(&paths.service_real, i, t)) {
-                            *o += base_sva[i] * x;
-                        }
-                    }
-                    o.iter_mut().for_each(|o| *o /= w);
-                }
-                o.iter_mut().for_each(|o| *o = cagr_pct(*o, t));
-            }
-            Indicator::GdpRealGrowth => {
-                o.fill(0.0);
-                let mut den = 0.0;
-                for &i in m {
-                    let service = b.at(&paths.service_real, i, t);
-                    let rest = b.at(&paths.non_service_real, i, t);
-                    for ((o, sr), nr) in o.iter_mut().zip(service).zip(rest) {
-                        *o += base_sva[i] * sr + base_nsva[i] * nr;
-                    }
-                    den += base_sva[i] + base_nsva[i];
-                }
-                o.iter_mut().for_each(|o| *o = cagr_pct(*o / den, t));
+    batch.scratch = scratch;
+}
+
+/// Series `s` (of entity members `m`) for the draws of `b` into `o`; `tmp` is scratch
+/// of the same length.
+fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
+    let (paths, base_sva, base_nsva) = (b.paths, b.base_sva, b.base_nsva);
+    let t = s.t;
+    match s.indicator {
+        Indicator::ServiceVa => member_sum(o, &paths.service_va, m, t, &b),
+        Indicator::NonServiceVa => member_sum(o, &paths.non_service_va, m, t, &b),
+        Indicator::ServiceEmployment => member_sum(o, &paths.service_emp, m, t, &b),
+        Indicator::NonServiceEmployment => member_sum(o, &paths.non_service_emp, m, t, &b),
+        Indicator::LogisticsTotal => member_sum(o, &paths.logistics, m, t, &b),
+        Indicator::Gdp => {
+            member_sum(o, &paths.service_va, m, t, &b);
+            member_sum(tmp, &paths.non_service_va, m, t, &b);
+            o.iter_mut().zip(tmp.iter()).for_each(|(o, n)| *o += n);
+        }
+        Indicator::ServiceShareOfGdp | Indicator::ServiceShareOfEmployment => {
+            let (part, rest) = if s.indicator == Indicator::ServiceShareOfGdp {
+                (&paths.service_va, &paths.non_service_va)
+            } else {
+                (&paths.service_emp, &paths.non_service_emp)
+            };
+            member_sum(o, part, m, t, &b);
+            member_sum(tmp, rest, m, t, &b);
+            for (o, r) in o.iter_mut().zip(tmp.iter()) {
+                *o = 100.0 * *o / (*o + r);
             }
         }
+        Indicator::LogisticsIndex => {
+            member_sum(o, &paths.logistics, m, t, &b);
+            member_sum(tmp, &paths.logistics, m, 0, &b);
+            for (o, base) in o.iter_mut().zip(tmp.iter()) {
+                *o = 100.0 * *o / base;
+            }
+        }
+        Indicator::ServiceVaRealGrowth => {
+            if let [i] = m[..] {
+                o.copy_from_slice(b.at(&paths.service_real, i, t));
+            } else {
+                let w: f64 = m.iter().map(|&i| base_sva[i]).sum();
+                o.fill(-0.0);
+                for &i in m {
+                    for (o, x) in o.iter_mut().zip(b.at(&paths.service_real, i, t)) {
+                        *o += base_sva[i] * x;
+                    }
+                }
+                o.iter_mut().for_each(|o| *o /= w);
+            }
+            o.iter_mut().for_each(|o| *o = cagr_pct(*o, t));
+        }
+        Indicator::GdpRealGrowth => {
+            o.fill(0.0);
+            let mut den = 0.0;
+            for &i in m {
+                let service = b.at(&paths.service_real, i, t);
+                let rest = b.at(&paths.non_service_real, i, t);
+                for ((o, sr), nr) in o.iter_mut().zip(service).zip(rest) {
+                    *o += base_sva[i] * sr + base_nsva[i] * nr;
+                }
+                den += base_sva[i] + base_nsva[i];
+            }
+            o.iter_mut().for_each(|o| *o = cagr_pct(*o / den, t));
+        }
     }
-    batch.scratch = scratch;
 }
 
 /// Average annual growth in % per year of a ratio reached over `years` years.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::accumulate::{Accumulator, BlockSums, Evaluator, LANES};
+use crate::accumulate::{Accumulator, BlockSums, Evaluator};
 use crate::error::{Error, Result};
 use crate::scenario::Scenario;
 use layout::{Layout, extract};
@@ -21,13 +21,12 @@ use model::{Model, run_key};
 /// Draws per block: the unit of parallel work and of progress reports.
 pub const BLOCK: u64 = 1024;
 
-/// Draws simulated before they are extracted and accumulated together: a chunk of a
-/// block (a multiple of [`LANES`]). Small enough that a chunk's paths, stored value by
-/// value, span few memory pages (32 was fastest of 16–1024 on the baseline: 4.2 s per
-/// 10⁶ draws on one core against 5.4 s at 1024), large enough for the series loops to
+/// Draws simulated before their series are extracted together into the block: small
+/// enough that a chunk's paths, stored value by value, span few memory pages (32 was
+/// fastest of 16–1024 on the baseline), large enough for the series loops to
 /// vectorize. Results do not depend on it.
 const CHUNK: usize = 32;
-const _: () = assert!(CHUNK % LANES == 0 && BLOCK as usize % CHUNK == 0);
+const _: () = assert!(BLOCK as usize % CHUNK == 0);
 
 /// How to run: number of draws, seed and worker threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +123,7 @@ pub fn simulate(
                         &model.base_sva,
                         &model.base_nsva,
                         cols,
+                        rows,
                     );
                     for (j, row) in chunk.chunks_mut(len).enumerate() {
                         for (s, x) in row.iter_mut().enumerate() {
@@ -173,6 +173,7 @@ pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
         &model.base_sva,
         &model.base_nsva,
         &mut draw0,
+        1,
     );
     let ev = Evaluator::new(scenario, layout, &draw0);
     Ok((model, ev))
@@ -206,15 +207,16 @@ pub fn accumulate(
             |(mut acc, mut ws, mut batch, mut cols, mut sums), b| -> Result<_> {
                 let first = b * BLOCK;
                 let count = BLOCK.min(settings.draws - first) as usize;
-                // Chunks of CHUNK draws: simulated one by one, extracted together
-                // series-major, and accumulated while the chunk is in cache.
+                // Chunks of CHUNK draws are simulated one by one and extracted together
+                // into their slice of the block, series-major; the block is then
+                // accumulated series by series, each sketch taking all its values at once.
+                cols.resize(count * n, 0.0);
                 for start in (0..count).step_by(CHUNK) {
                     let len = CHUNK.min(count - start);
                     for j in 0..len {
                         model.simulate(&key, first + (start + j) as u64, &mut ws)?;
                         batch.store(j, &ws.path);
                     }
-                    cols.resize(len * n, 0.0);
                     if n > 0 {
                         extract(
                             &ev.layout,
@@ -222,11 +224,12 @@ pub fn accumulate(
                             len,
                             &model.base_sva,
                             &model.base_nsva,
-                            &mut cols,
+                            &mut cols[start..],
+                            count,
                         );
                     }
-                    acc.add_chunk(&ev, &cols, len, &mut sums);
                 }
+                acc.add_chunk(&ev, &cols, count, &mut sums);
                 acc.close_block(&mut sums);
                 progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
                 Ok((acc, ws, batch, cols, sums))
