@@ -316,14 +316,14 @@ fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
     let (paths, base_sva, base_nsva) = (b.paths, b.base_sva, b.base_nsva);
     let t = s.t;
     match s.indicator {
-        Indicator::ServiceVa => member_sum(o, &paths.service_va, m, t, &b),
-        Indicator::NonServiceVa => member_sum(o, &paths.non_service_va, m, t, &b),
-        Indicator::ServiceEmployment => member_sum(o, &paths.service_emp, m, t, &b),
-        Indicator::NonServiceEmployment => member_sum(o, &paths.non_service_emp, m, t, &b),
-        Indicator::LogisticsTotal => member_sum(o, &paths.logistics, m, t, &b),
+        Indicator::ServiceVa => member_sum(o, &paths.service_va, m, t, b),
+        Indicator::NonServiceVa => member_sum(o, &paths.non_service_va, m, t, b),
+        Indicator::ServiceEmployment => member_sum(o, &paths.service_emp, m, t, b),
+        Indicator::NonServiceEmployment => member_sum(o, &paths.non_service_emp, m, t, b),
+        Indicator::LogisticsTotal => member_sum(o, &paths.logistics, m, t, b),
         Indicator::Gdp => {
-            member_sum(o, &paths.service_va, m, t, &b);
-            member_sum(tmp, &paths.non_service_va, m, t, &b);
+            member_sum(o, &paths.service_va, m, t, b);
+            member_sum(tmp, &paths.non_service_va, m, t, b);
             o.iter_mut().zip(tmp.iter()).for_each(|(o, n)| *o += n);
         }
         Indicator::ServiceShareOfGdp | Indicator::ServiceShareOfEmployment => {
@@ -332,15 +332,15 @@ fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
             } else {
                 (&paths.service_emp, &paths.non_service_emp)
             };
-            member_sum(o, part, m, t, &b);
-            member_sum(tmp, rest, m, t, &b);
+            member_sum(o, part, m, t, b);
+            member_sum(tmp, rest, m, t, b);
             for (o, r) in o.iter_mut().zip(tmp.iter()) {
                 *o = 100.0 * *o / (*o + r);
             }
         }
         Indicator::LogisticsIndex => {
-            member_sum(o, &paths.logistics, m, t, &b);
-            member_sum(tmp, &paths.logistics, m, 0, &b);
+            member_sum(o, &paths.logistics, m, t, b);
+            member_sum(tmp, &paths.logistics, m, 0, b);
             for (o, base) in o.iter_mut().zip(tmp.iter()) {
                 *o = 100.0 * *o / base;
             }
