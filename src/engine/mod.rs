@@ -192,8 +192,16 @@ pub fn accumulate(
     let key = run_key(settings.seed);
     let n = ev.layout.len();
     let done = AtomicU64::new(0);
+    // Few pieces per thread: each piece keeps its own accumulator (megabytes of sketch
+    // bins), and blocks cost alike, so finer splitting only adds merges.
+    let index = |b: u64| {
+        usize::try_from(b).map_err(|_| Error::Numerical(format!("{b} blocks are too many")))
+    };
+    let blocks = index(blocks.start)?..index(blocks.end)?;
+    let min_len = (blocks.len() / (4 * rayon::current_num_threads())).max(1);
     let acc = blocks
         .into_par_iter()
+        .with_min_len(min_len)
         .try_fold(
             || {
                 (
@@ -205,7 +213,7 @@ pub fn accumulate(
                 )
             },
             |(mut acc, mut ws, mut batch, mut cols, mut sums), b| -> Result<_> {
-                let first = b * BLOCK;
+                let first = b as u64 * BLOCK;
                 let count = BLOCK.min(settings.draws - first) as usize;
                 // Chunks of CHUNK draws are simulated one by one and extracted together
                 // into their slice of the block, series-major; the block is then
