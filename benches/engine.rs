@@ -58,7 +58,7 @@ const BASELINE_NORMALS: usize = 7 * 4 + 1 + (5 * 4 + 1) * 5;
 /// year: 1 + T = 6.
 const BASELINE_UNIFORMS: usize = 1 + 5;
 
-/// Draws whose paths are extracted together, as the engine's chunks.
+/// Most draws whose paths are extracted together, as the engine's chunks.
 const BATCH: usize = 32;
 
 /// Draws per sample in `aggregation`.
@@ -245,8 +245,9 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
             let model = Model::new(s).expect("the model builds");
             let layout = Layout::new(s);
             let mut ws = model.workspace();
-            let mut batch = model.path_batch(BATCH);
-            let mut out = vec![0.0; layout.len() * BATCH];
+            let mut batch = model.path_batch(&layout, BATCH);
+            let per_batch = batch.capacity();
+            let mut out = vec![0.0; layout.len() * per_batch];
             let key = run_key(s.seed);
             let mut draw = 0u64;
             group.bench_function(BenchmarkId::new(*label, rho), |b| {
@@ -255,17 +256,17 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
                         .simulate(&key, draw, &mut ws)
                         .expect("a draw succeeds");
                     // As the engine does: paths gathered, series extracted per batch.
-                    let j = (draw % BATCH as u64) as usize;
+                    let j = (draw % per_batch as u64) as usize;
                     batch.store(j, &ws.path);
-                    if j + 1 == BATCH {
+                    if j + 1 == per_batch {
                         extract(
                             &layout,
                             &mut batch,
-                            BATCH,
+                            per_batch,
                             &model.base_sva,
                             &model.base_nsva,
                             &mut out,
-                            BATCH,
+                            per_batch,
                         );
                     }
                     draw += 1;
@@ -277,36 +278,38 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
     group.finish();
 }
 
-/// `extract` alone, on a batch of [`BATCH`] stored paths, at each case of
-/// `projection_per_draw`: the part of a draw spent turning node paths into the
-/// recorded series (time per batch; throughput in draws).
+/// `extract` alone, on a full batch of stored paths (up to [`BATCH`] draws, fewer for
+/// large paths, as in the engine), at each case of `projection_per_draw`: the part of a
+/// draw spent turning node paths into the recorded series (time per batch;
+/// throughput in draws).
 fn bench_extract(c: &mut Criterion, cases: &Cases) {
     let mut group = c.benchmark_group("extract");
-    group.throughput(Throughput::Elements(BATCH as u64));
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(2));
     for (label, s, _) in &cases.cases {
         let model = Model::new(s).expect("the model builds");
         let layout = Layout::new(s);
         let mut ws = model.workspace();
-        let mut batch = model.path_batch(BATCH);
-        let mut out = vec![0.0; layout.len() * BATCH];
-        for d in 0..BATCH {
+        let mut batch = model.path_batch(&layout, BATCH);
+        let per_batch = batch.capacity();
+        let mut out = vec![0.0; layout.len() * per_batch];
+        for d in 0..per_batch {
             model
                 .simulate(&run_key(s.seed), d as u64, &mut ws)
                 .expect("a draw succeeds");
             batch.store(d, &ws.path);
         }
+        group.throughput(Throughput::Elements(per_batch as u64));
         group.bench_function(*label, |b| {
             b.iter(|| {
                 extract(
                     &layout,
                     black_box(&mut batch),
-                    BATCH,
+                    per_batch,
                     &model.base_sva,
                     &model.base_nsva,
                     &mut out,
-                    BATCH,
+                    per_batch,
                 );
                 black_box(&out);
             })

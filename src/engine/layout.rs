@@ -179,7 +179,6 @@ impl Path {
 pub struct PathBatch {
     capacity: usize,
     width: usize,
-    k: usize,
     service_va: Vec<f64>,
     non_service_va: Vec<f64>,
     service_real: Vec<f64>,
@@ -187,19 +186,31 @@ pub struct PathBatch {
     service_emp: Vec<f64>,
     non_service_emp: Vec<f64>,
     logistics: Vec<f64>,
-    flows: Vec<f64>,
+    /// Per recorded link flow, its indices in [`Path::flows`] in its year and in the
+    /// base year.
+    flow_at: Vec<(usize, usize)>,
+    /// The recorded flows as an index (base year = 100), computed as paths are stored.
+    flow_index: Vec<f64>,
     /// Scratch of `capacity` values for series built from two sums.
     scratch: Vec<f64>,
 }
 
 impl PathBatch {
-    /// Room for `capacity` draws of paths of `k` nodes and `years` projected years.
-    pub fn new(k: usize, years: usize, capacity: usize) -> PathBatch {
+    /// Room for `capacity` draws of paths of `k` nodes and `years` projected years, and
+    /// of the link flows in `flows` (only those a layout records: K² values a year
+    /// would otherwise be copied for nothing).
+    pub fn new(k: usize, years: usize, capacity: usize, flows: &[Flow]) -> PathBatch {
         let n = k * (years + 1) * capacity;
+        let flow_at: Vec<(usize, usize)> = flows
+            .iter()
+            .map(|f| {
+                let at = |t: usize| (t * k + f.origin) * k + f.destination;
+                (at(f.t), at(0))
+            })
+            .collect();
         PathBatch {
             capacity,
             width: years + 1,
-            k,
             service_va: vec![0.0; n],
             non_service_va: vec![0.0; n],
             service_real: vec![0.0; n],
@@ -207,9 +218,15 @@ impl PathBatch {
             service_emp: vec![0.0; n],
             non_service_emp: vec![0.0; n],
             logistics: vec![0.0; n],
-            flows: vec![0.0; k * n],
+            flow_index: vec![0.0; flow_at.len() * capacity],
+            flow_at,
             scratch: vec![0.0; capacity],
         }
+    }
+
+    /// Values one draw's path takes in a batch that records `flows` link flows.
+    pub fn values_per_draw(k: usize, years: usize, flows: usize) -> usize {
+        7 * k * (years + 1) + flows
     }
 
     /// Draws it can hold.
@@ -221,18 +238,20 @@ impl PathBatch {
     pub fn store(&mut self, d: usize, path: &Path) {
         let c = self.capacity;
         for (dst, src) in [
-            (&mut self.service_va, &path.service_va),
-            (&mut self.non_service_va, &path.non_service_va),
-            (&mut self.service_real, &path.service_real),
-            (&mut self.non_service_real, &path.non_service_real),
-            (&mut self.service_emp, &path.service_emp),
-            (&mut self.non_service_emp, &path.non_service_emp),
-            (&mut self.logistics, &path.logistics),
-            (&mut self.flows, &path.flows),
+            (&mut self.service_va, &path.service_va[..]),
+            (&mut self.non_service_va, &path.non_service_va[..]),
+            (&mut self.service_real, &path.service_real[..]),
+            (&mut self.non_service_real, &path.non_service_real[..]),
+            (&mut self.service_emp, &path.service_emp[..]),
+            (&mut self.non_service_emp, &path.non_service_emp[..]),
+            (&mut self.logistics, &path.logistics[..]),
         ] {
             for (index, value) in src.iter().enumerate() {
                 dst[index * c + d] = *value;
             }
+        }
+        for (f, &(now, base)) in self.flow_at.iter().enumerate() {
+            self.flow_index[f * c + d] = 100.0 * path.flows[now] / path.flows[base];
         }
     }
 }
@@ -293,19 +312,13 @@ pub fn extract(
         base_sva,
         base_nsva,
     };
-    let (k, capacity) = (batch.k, batch.capacity);
     let mut columns = out.chunks_mut(stride).map(|c| &mut c[..draws]);
     for s in &layout.series {
         let Some(o) = columns.next() else { break };
         series(o, s, &layout.members[s.entity], &b, tmp);
     }
-    for (o, f) in columns.zip(&layout.flows) {
-        let at = |t: usize| (t * k + f.origin) * k + f.destination;
-        let now = lane(&batch.flows, at(f.t), capacity, draws);
-        let base = lane(&batch.flows, at(0), capacity, draws);
-        for ((o, x), x0) in o.iter_mut().zip(now).zip(base) {
-            *o = 100.0 * x / x0;
-        }
+    for (f, o) in columns.take(layout.flows.len()).enumerate() {
+        o.copy_from_slice(lane(&batch.flow_index, f, batch.capacity, draws));
     }
     batch.scratch = scratch;
 }

@@ -21,12 +21,12 @@ use model::{Model, run_key};
 /// Draws per block: the unit of parallel work and of progress reports.
 pub const BLOCK: u64 = 1024;
 
-/// Draws simulated before their series are extracted together into the block: small
-/// enough that a chunk's paths, stored value by value, span few memory pages (32 was
-/// fastest of 16–1024 on the baseline), large enough for the series loops to
-/// vectorize. Results do not depend on it.
+/// Most draws simulated before their series are extracted together into the block
+/// (fewer for large paths, see [`Model::path_batch`]): small enough that a chunk's
+/// paths, stored value by value, stay in cache (32 was fastest of 16–1024 on the
+/// baseline), large enough for the series loops to vectorize. Results do not depend
+/// on it.
 const CHUNK: usize = 32;
-const _: () = assert!(BLOCK as usize % CHUNK == 0);
 
 /// How to run: number of draws, seed and worker threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub fn simulate(
             || {
                 (
                     model.workspace(),
-                    model.path_batch(BLOCK as usize),
+                    model.path_batch(&layout, BLOCK as usize),
                     Vec::new(),
                 )
             },
@@ -162,7 +162,7 @@ pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
     let model = Model::new(scenario)?;
     let layout = Layout::new(scenario);
     let mut ws = model.workspace();
-    let mut batch = model.path_batch(1);
+    let mut batch = model.path_batch(&layout, 1);
     let mut draw0 = vec![0.0; layout.len()];
     model.simulate(&run_key(seed), 0, &mut ws)?;
     batch.store(0, &ws.path);
@@ -207,7 +207,7 @@ pub fn accumulate(
                 (
                     Accumulator::new(&ev),
                     model.workspace(),
-                    model.path_batch(CHUNK),
+                    model.path_batch(&ev.layout, CHUNK),
                     Vec::new(),
                     BlockSums::default(),
                 )
@@ -215,12 +215,13 @@ pub fn accumulate(
             |(mut acc, mut ws, mut batch, mut cols, mut sums), b| -> Result<_> {
                 let first = b as u64 * BLOCK;
                 let count = BLOCK.min(settings.draws - first) as usize;
-                // Chunks of CHUNK draws are simulated one by one and extracted together
+                // Chunks of draws are simulated one by one and extracted together
                 // into their slice of the block, series-major; the block is then
                 // accumulated series by series, each sketch taking all its values at once.
                 cols.resize(count * n, 0.0);
-                for start in (0..count).step_by(CHUNK) {
-                    let len = CHUNK.min(count - start);
+                let chunk = batch.capacity();
+                for start in (0..count).step_by(chunk) {
+                    let len = chunk.min(count - start);
                     for j in 0..len {
                         model.simulate(&key, first + (start + j) as u64, &mut ws)?;
                         batch.store(j, &ws.path);

@@ -19,11 +19,14 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use super::layout::{Path, PathBatch};
+use super::layout::{Layout, Path, PathBatch};
 use crate::error::{Error, Result};
 use crate::indicator::BaseQuantity;
 use crate::scenario::{ObservedKind, Scenario, Sector};
 use crate::spatial;
+
+/// Memory a batch of paths may take: about half the L2 cache of one core.
+pub const BATCH_BYTES: usize = 1024 * 1024;
 
 /// The random key of a run, derived from its seed alone.
 pub fn run_key(seed: u64) -> [u8; 32] {
@@ -306,9 +309,13 @@ impl Model {
         }
     }
 
-    /// Room for the paths of `capacity` draws, for batched extraction.
-    pub fn path_batch(&self, capacity: usize) -> PathBatch {
-        PathBatch::new(self.k, self.years, capacity)
+    /// Room for the paths of up to `capacity` draws, for batched extraction of
+    /// `layout`: fewer where a path is large, so that the batch stays within
+    /// [`BATCH_BYTES`] and in cache (a draw's values are scattered into it).
+    pub fn path_batch(&self, layout: &Layout, capacity: usize) -> PathBatch {
+        let per_draw = PathBatch::values_per_draw(self.k, self.years, layout.flows.len()) * 8;
+        let fits = (BATCH_BYTES / per_draw.max(1)).clamp(1, capacity.max(1));
+        PathBatch::new(self.k, self.years, fits, &layout.flows)
     }
 
     /// Gravity activity A_i = h_i,t ys_i^a Σ_j ys_j^b d_ij,t^(−θ) over nodes with
