@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use crate::accumulate::{Accumulator, BlockSums, Evaluator};
 use crate::error::{Error, Result};
 use crate::scenario::Scenario;
-use layout::{Layout, extract};
-use model::{Model, run_key};
+use layout::{Layout, PathBatch, extract};
+use model::{Model, Workspace, run_key};
 
 /// Draws per block: the unit of parallel work and of progress reports.
 pub const BLOCK: u64 = 1024;
@@ -99,36 +99,15 @@ pub fn simulate(
         .par_chunks_mut(block_len)
         .enumerate()
         .try_for_each_init(
-            || {
-                (
-                    model.workspace(),
-                    model.path_batch(&layout, BLOCK as usize),
-                    Vec::new(),
-                )
-            },
-            |(ws, batch, cols), (b, chunk)| -> Result<()> {
+            || BlockScratch::new(&model, &layout, CHUNK),
+            |scratch, (b, chunk)| -> Result<()> {
                 let first = b as u64 * BLOCK;
                 let rows = chunk.len() / n;
-                for j in 0..rows {
-                    model.simulate(&key, first + j as u64, ws)?;
-                    batch.store(j, &ws.path);
-                }
-                if len > 0 {
-                    // Extracted series-major, stored draw-major.
-                    cols.resize(rows * len, 0.0);
-                    extract(
-                        &layout,
-                        batch,
-                        rows,
-                        &model.base_sva,
-                        &model.base_nsva,
-                        cols,
-                        rows,
-                    );
-                    for (j, row) in chunk.chunks_mut(len).enumerate() {
-                        for (s, x) in row.iter_mut().enumerate() {
-                            *x = cols[s * rows + j];
-                        }
+                project_block(&model, &layout, &key, first, rows, scratch)?;
+                // Extracted series-major, stored draw-major.
+                for (j, row) in chunk.chunks_mut(len.max(1)).enumerate().take(rows) {
+                    for (s, x) in row.iter_mut().enumerate().take(len) {
+                        *x = scratch.cols[s * rows + j];
                     }
                 }
                 progress(done.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64);
@@ -143,6 +122,62 @@ pub fn simulate(
         values,
         draws: settings.draws,
     })
+}
+
+/// A worker's space for projecting blocks, reused from block to block.
+struct BlockScratch {
+    /// One draw's workspace.
+    ws: Workspace,
+    /// The paths of a chunk of draws.
+    batch: PathBatch,
+    /// The block's series, series-major.
+    cols: Vec<f64>,
+}
+
+impl BlockScratch {
+    fn new(model: &Model, layout: &Layout, chunk: usize) -> BlockScratch {
+        BlockScratch {
+            ws: model.workspace(),
+            batch: model.path_batch(layout, chunk),
+            cols: Vec::new(),
+        }
+    }
+}
+
+/// Simulates draws `first..first + count` and writes their series into `scratch.cols`,
+/// series-major (`cols[s * count + j]` for draw `first + j`). Draws are simulated one
+/// by one into the batch, and each full batch is extracted into its slice of `cols`.
+fn project_block(
+    model: &Model,
+    layout: &Layout,
+    key: &[u8; 32],
+    first: u64,
+    count: usize,
+    scratch: &mut BlockScratch,
+) -> Result<()> {
+    let BlockScratch { ws, batch, cols } = scratch;
+    let n = layout.len();
+    cols.resize(count * n, 0.0);
+    let chunk = batch.capacity();
+    for start in (0..count).step_by(chunk) {
+        let len = chunk.min(count - start);
+        for j in 0..len {
+            model.simulate(key, first + (start + j) as u64, ws)?;
+            batch.store(j, &ws.path);
+        }
+        if n > 0 {
+            extract(
+                layout,
+                batch,
+                len,
+                &model.base_sva,
+                &model.base_nsva,
+                &mut cols[start..],
+                count,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Number of blocks of a run of `draws` draws.
@@ -190,7 +225,6 @@ pub fn accumulate(
 ) -> Result<(Evaluator, Accumulator)> {
     let (model, ev) = evaluator(scenario, settings.seed)?;
     let key = run_key(settings.seed);
-    let n = ev.layout.len();
     let done = AtomicU64::new(0);
     // Few pieces per thread: each piece keeps its own accumulator (megabytes of sketch
     // bins), and blocks cost alike, so finer splitting only adds merges.
@@ -206,42 +240,18 @@ pub fn accumulate(
             || {
                 (
                     Accumulator::new(&ev),
-                    model.workspace(),
-                    model.path_batch(&ev.layout, CHUNK),
-                    Vec::new(),
+                    BlockScratch::new(&model, &ev.layout, CHUNK),
                     BlockSums::default(),
                 )
             },
-            |(mut acc, mut ws, mut batch, mut cols, mut sums), b| -> Result<_> {
+            |(mut acc, mut scratch, mut sums), b| -> Result<_> {
                 let first = b as u64 * BLOCK;
                 let count = BLOCK.min(settings.draws - first) as usize;
-                // Chunks of draws are simulated one by one and extracted together
-                // into their slice of the block, series-major; the block is then
-                // accumulated series by series, each sketch taking all its values at once.
-                cols.resize(count * n, 0.0);
-                let chunk = batch.capacity();
-                for start in (0..count).step_by(chunk) {
-                    let len = chunk.min(count - start);
-                    for j in 0..len {
-                        model.simulate(&key, first + (start + j) as u64, &mut ws)?;
-                        batch.store(j, &ws.path);
-                    }
-                    if n > 0 {
-                        extract(
-                            &ev.layout,
-                            &mut batch,
-                            len,
-                            &model.base_sva,
-                            &model.base_nsva,
-                            &mut cols[start..],
-                            count,
-                        );
-                    }
-                }
-                acc.add_chunk(&ev, &cols, count, &mut sums);
+                project_block(&model, &ev.layout, &key, first, count, &mut scratch)?;
+                acc.add_chunk(&ev, &scratch.cols, count, &mut sums);
                 acc.close_block(&mut sums);
                 progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
-                Ok((acc, ws, batch, cols, sums))
+                Ok((acc, scratch, sums))
             },
         )
         .map(|r| r.map(|(acc, ..)| acc))
