@@ -4,6 +4,10 @@
 //! functions of those states (sums for groups, ratios for shares, CAGRs for growth). A
 //! series exists only where its base data exist, so an indicator with no base value is
 //! absent from the outputs rather than filled with an invented figure.
+//!
+//! Series are computed for a batch of draws at once ([`PathBatch`], [`extract`]): each
+//! path value's draws lie side by side, so a series is one pass over contiguous memory
+//! that the compiler vectorizes, and a draw gives the same bits in any batch.
 
 use crate::indicator::{BaseQuantity, Indicator};
 use crate::scenario::Scenario;

@@ -4,6 +4,11 @@
 //! draw has its own random stream derived from (seed, draw index), draws are grouped
 //! into blocks of [`BLOCK`] draws, and every block writes its own slice of the output in
 //! draw order, so how the blocks are scheduled cannot change a single value.
+//!
+//! Within a block, draws are simulated one at a time and their paths gathered in small
+//! batches, from which the recorded series are computed for many draws per pass; the
+//! block's series then stream, series by series, into the accumulator. Neither the
+//! batch size nor the split of blocks among workers changes a result.
 
 pub mod layout;
 pub mod model;
