@@ -634,17 +634,6 @@ pub enum CalibrationStatus {
 }
 
 impl CalibrationStatus {
-    /// The wording to print next to every verdict: `None` when calibrated, else
-    /// "uncalibrated: <reason>".
-    pub fn verdict_note(&self) -> Option<String> {
-        match self {
-            CalibrationStatus::Calibrated { .. } => None,
-            CalibrationStatus::Uncalibrated { reason } => Some(format!(
-                "uncalibrated probability: {reason}; the bands behind it have not been shown to hold"
-            )),
-        }
-    }
-
     /// Whether calibrated.
     pub fn is_calibrated(&self) -> bool {
         matches!(self, CalibrationStatus::Calibrated { .. })
@@ -741,9 +730,12 @@ mod tests {
         assert!(status_of(0.80, MIN_POINTS).is_calibrated());
         assert!(!status_of(0.79, 100).is_calibrated());
         assert!(!status_of(f64::NAN, 100).is_calibrated());
-        assert!(status_of(0.9, 40).verdict_note().is_none());
-        let note = status_of(0.5, 40).verdict_note().unwrap();
-        assert!(note.contains("uncalibrated") && note.contains("50%"));
+        let info = crate::results::CalibrationInfo::from(&status_of(0.9, 40));
+        assert_eq!(info.word(), "calibrated");
+        assert!(info.note.contains("90%") && info.note.contains("40"));
+        let info = crate::results::CalibrationInfo::from(&status_of(0.5, 40));
+        assert_eq!(info.word(), "uncalibrated");
+        assert!(info.note.contains("50%"), "{}", info.note);
     }
 
     #[test]
