@@ -225,7 +225,7 @@ impl Accumulator {
         }
         let m1 = self.sum[s] as f64 / FIXED / n;
         let m2 = self.sumsq[s] as f64 / FIXED / n;
-        let q = SUMMARY_PROBS.map(|p| self.sketches[s].quantile(p));
+        let q = self.sketches[s].quantiles(SUMMARY_PROBS);
         (ev.shifts[s] + m1, (m2 - m1 * m1).max(0.0).sqrt(), q)
     }
 

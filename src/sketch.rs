@@ -220,56 +220,79 @@ impl Sketch {
     /// h = p (n − 1), 0-based), with each order statistic estimated within relative
     /// error α. NaN for an empty sketch.
     pub fn quantile(&self, p: f64) -> f64 {
+        self.quantiles([p])[0]
+    }
+
+    /// [`Sketch::quantile`] at several probabilities, in one pass over the bins.
+    pub fn quantiles<const N: usize>(&self, probs: [f64; N]) -> [f64; N] {
         if self.count == 0 {
-            return f64::NAN;
+            return [f64::NAN; N];
         }
-        let h = p.clamp(0.0, 1.0) * (self.count - 1) as f64;
-        let r = h.floor() as u64;
-        let low = self.value_at_rank(r);
-        if (h - r as f64) > 0.0 && r + 1 < self.count {
-            low + (h - r as f64) * (self.value_at_rank(r + 1) - low)
-        } else {
-            low
-        }
+        // Each quantile interpolates between ranks ⌊h⌋ and ⌊h⌋ + 1.
+        let last = self.count - 1;
+        let spots = probs.map(|p| {
+            let h = p.clamp(0.0, 1.0) * last as f64;
+            let r = h.floor() as u64;
+            (r, h - r as f64)
+        });
+        let mut ranks: Vec<u64> = spots
+            .iter()
+            .flat_map(|&(r, frac)| [Some(r), (frac > 0.0 && r < last).then_some(r + 1)])
+            .flatten()
+            .collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        let values = self.values_at_ranks(&ranks);
+        let at = |r: u64| values[ranks.partition_point(|&x| x < r)];
+        spots.map(|(r, frac)| {
+            let low = at(r);
+            if frac > 0.0 && r < last {
+                low + frac * (at(r + 1) - low)
+            } else {
+                low
+            }
+        })
     }
 
-    /// The order statistic of 0-based rank `rank` (< count), within relative error α,
-    /// and exact for the smallest and largest (the estimate is clamped to the range).
-    fn value_at_rank(&self, rank: u64) -> f64 {
-        if rank == 0 {
-            return self.min;
-        }
-        if rank + 1 >= self.count {
-            return self.max;
-        }
-        self.bin_value_at_rank(rank).clamp(self.min, self.max)
-    }
-
-    /// The representative of the bin holding rank `rank`.
-    fn bin_value_at_rank(&self, rank: u64) -> f64 {
+    /// The order statistics of the ascending 0-based `ranks` (each < count), within
+    /// relative error α, exact for the smallest and largest (estimates are clamped to
+    /// the range); one walk over the bins, most negative first.
+    fn values_at_ranks(&self, ranks: &[u64]) -> Vec<f64> {
+        let mut out = Vec::with_capacity(ranks.len());
+        let mut next = ranks.iter().peekable();
         let mut seen = 0u64;
-        // Most negative first: negative bins by descending magnitude.
-        for (k, c) in self.negative.bins().rev() {
-            seen += c;
-            if seen > rank {
-                return -representative(k);
-            }
-        }
-        seen += self.zero;
-        if seen > rank {
-            return 0.0;
-        }
-        for (k, c) in self.positive.bins() {
-            seen += c;
-            if seen > rank {
-                return representative(k);
-            }
-        }
-        // Only reached for rank ≥ count: the largest value.
-        self.positive
+        let bins = self
+            .negative
             .bins()
-            .next_back()
-            .map_or(0.0, |(k, _)| representative(k))
+            .rev()
+            .map(|(k, c)| (-representative(k), c))
+            .chain(std::iter::once((0.0, self.zero)))
+            .chain(self.positive.bins().map(|(k, c)| (representative(k), c)));
+        for (value, c) in bins {
+            seen += c;
+            while let Some(&&rank) = next.peek() {
+                if rank >= seen {
+                    break;
+                }
+                out.push(self.clamped(rank, value));
+                next.next();
+            }
+        }
+        // Ranks at or past the count: the largest value.
+        out.extend(next.map(|_| self.max));
+        out
+    }
+
+    /// A bin's representative as the estimate of rank `rank`: the exact extreme for the
+    /// first and last rank, else clamped to the range.
+    fn clamped(&self, rank: u64, value: f64) -> f64 {
+        if rank == 0 {
+            self.min
+        } else if rank + 1 >= self.count {
+            self.max
+        } else {
+            value.clamp(self.min, self.max)
+        }
     }
 
     /// The sketch as sorted sparse bins, for partial-result files.
@@ -377,6 +400,10 @@ mod tests {
         assert!((z.quantile(0.0) + 2.0).abs() < 2.0 * ALPHA);
         assert_eq!(z.quantile(0.5), 0.0);
         assert!(Sketch::new().quantile(0.5).is_nan());
+        // Several at once (ranks shared, out of order) equal one at a time.
+        let probs = [0.95, 0.05, 0.5, 0.5, 0.0, 1.0, 0.333];
+        assert_eq!(s.quantiles(probs), probs.map(|p| s.quantile(p)));
+        assert_eq!(z.quantiles(probs), probs.map(|p| z.quantile(p)));
     }
 
     #[test]
