@@ -392,6 +392,7 @@ pub fn status_of(coverage90: f64, n: usize) -> CalibrationStatus {
             reason: format!(
                 "the latest backtest scored {n} points, fewer than the {MIN_POINTS} needed to tell 90% coverage from 80%"
             ),
+            scored: Some((coverage90, n)),
         }
     } else if coverage90.is_nan() || coverage90 < MIN_COVERAGE90 {
         CalibrationStatus::Uncalibrated {
@@ -400,6 +401,7 @@ pub fn status_of(coverage90: f64, n: usize) -> CalibrationStatus {
                 100.0 * coverage90,
                 100.0 * MIN_COVERAGE90
             ),
+            scored: Some((coverage90, n)),
         }
     } else {
         CalibrationStatus::Calibrated { coverage90, n }
@@ -451,7 +453,7 @@ pub fn summarize(
                 100.0 * coverage90
             ),
         ),
-        CalibrationStatus::Uncalibrated { reason } => ("uncalibrated", reason.clone()),
+        CalibrationStatus::Uncalibrated { reason, .. } => ("uncalibrated", reason.clone()),
     };
     let summary = Summary {
         scenario: scenario.name.clone(),
@@ -630,6 +632,8 @@ pub enum CalibrationStatus {
     Uncalibrated {
         /// Why, in a sentence fit for a report.
         reason: String,
+        /// The backtest's 90% coverage and points scored, when one was read.
+        scored: Option<(f64, usize)>,
     },
 }
 
@@ -659,6 +663,7 @@ pub fn calibration_status(summary_path: &Path) -> CalibrationStatus {
                     "no backtest summary could be read at {} ({e})",
                     summary_path.display()
                 ),
+                scored: None,
             };
         }
     };
@@ -667,6 +672,7 @@ pub fn calibration_status(summary_path: &Path) -> CalibrationStatus {
             "the backtest summary {} is not readable ({e})",
             summary_path.display()
         ),
+        scored: None,
     })
 }
 

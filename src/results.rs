@@ -161,6 +161,12 @@ pub struct CalibrationInfo {
     pub calibrated: bool,
     /// One sentence: the coverage found, or why the probabilities are uncalibrated.
     pub note: String,
+    /// The latest backtest's 90% coverage (fraction), when one was read.
+    #[serde(default)]
+    pub coverage90: Option<f64>,
+    /// Points the latest backtest scored, when one was read.
+    #[serde(default)]
+    pub points: Option<usize>,
 }
 
 impl CalibrationInfo {
@@ -184,10 +190,14 @@ impl From<&crate::backtest::CalibrationStatus> for CalibrationInfo {
                     "the latest backtest's 90% bands held {:.0}% of {n} observed values",
                     100.0 * coverage90
                 ),
+                coverage90: Some(*coverage90),
+                points: Some(*n),
             },
-            S::Uncalibrated { reason } => CalibrationInfo {
+            S::Uncalibrated { reason, scored } => CalibrationInfo {
                 calibrated: false,
                 note: reason.clone(),
+                coverage90: scored.map(|(c, _)| c),
+                points: scored.map(|(_, n)| n),
             },
         }
     }

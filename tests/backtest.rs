@@ -127,7 +127,7 @@ fn shipped_backtest_scores_like_with_like_and_is_uncalibrated() {
     // Rewriting replaces the folder whole.
     write_backtest(&out, &bt).unwrap();
     match calibration_status(&out.join("backtest-summary.json")) {
-        CalibrationStatus::Uncalibrated { reason } => assert!(reason.contains("points")),
+        CalibrationStatus::Uncalibrated { reason, .. } => assert!(reason.contains("points")),
         other => panic!("expected uncalibrated, got {other:?}"),
     }
 }

@@ -36,6 +36,8 @@ fn fixture() -> RunResults {
             calibration: CalibrationInfo {
                 calibrated: true,
                 note: "the latest backtest's 90% bands held 88% of 40 observed values".to_string(),
+                coverage90: Some(0.88),
+                points: Some(40),
             },
         },
         series: vec![

@@ -86,6 +86,8 @@ fn fixture() -> RunResults {
             calibration: CalibrationInfo {
                 calibrated: true,
                 note: "the latest backtest's 90% bands held 88% of 40 observed values".to_string(),
+                coverage90: Some(0.88),
+                points: Some(40),
             },
         },
         series,
@@ -570,7 +572,15 @@ fn uncalibrated_probabilities_say_so_next_to_every_verdict() {
     results.info.calibration = CalibrationInfo {
         calibrated: false,
         note: "the latest backtest scored 17 points, fewer than the 36 needed".to_string(),
+        coverage90: Some(16.0 / 17.0),
+        points: Some(17),
     };
+    let zh = render_of(&results, "report.md", Lang::Zh);
+    assert!(
+        zh.contains("**概率未经校准。**") && zh.contains("仅评估了17个观测值"),
+        "{zh}"
+    );
+    assert!(zh.contains("（未校准）**") && !zh.contains("fewer than"));
     let md = render_of(&results, "report.md", Lang::En);
     assert!(md.contains("**Probabilities are uncalibrated.**"), "{md}");
     assert!(md.contains("fewer than the 36 needed"));

@@ -10,6 +10,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::results::CalibrationInfo;
+
 /// The language of the report's labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -139,8 +141,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("uncalibrated_mark", "（未校准）", " (uncalibrated)"),
     (
         "uncalibrated_title",
-        "概率未经校准",
-        "Probabilities are uncalibrated",
+        "概率未经校准。",
+        "Probabilities are uncalibrated.",
     ),
     (
         "uncalibrated_text",
@@ -312,6 +314,39 @@ pub fn verdict(lang: Lang, p: Option<f64>) -> Option<String> {
         .find(|(low, _, _)| p >= *low)
         .or(VERDICT_BANDS.last())
         .map(|(_, zh, en)| lang.pick(zh, en))
+}
+
+/// The report's sentence on whether a run's probabilities are calibrated, and why, in
+/// its language: the backtest's figures where one was read, else its English note (a
+/// file path or a system error has no translation).
+pub fn calibration_note(lang: Lang, info: &CalibrationInfo) -> String {
+    use crate::backtest::{MIN_COVERAGE90, MIN_POINTS};
+    let zh = match (info.calibrated, info.points, info.coverage90) {
+        (true, Some(n), Some(c)) => {
+            format!(
+                "最近一次回测的90%区间覆盖了{n}个观测值中的{:.0}%",
+                100.0 * c
+            )
+        }
+        (false, Some(n), _) if n < MIN_POINTS => {
+            format!("最近一次回测仅评估了{n}个观测值，少于区分90%与80%覆盖率所需的{MIN_POINTS}个")
+        }
+        (false, Some(n), Some(c)) => format!(
+            "最近一次回测的90%区间仅覆盖了{n}个观测值中的{:.0}%（低于{:.0}%）",
+            100.0 * c,
+            100.0 * MIN_COVERAGE90
+        ),
+        _ => format!("没有可用的回测结果（{}）", info.note),
+    };
+    let lead = if info.calibrated {
+        "calibrated_text"
+    } else {
+        "uncalibrated_text"
+    };
+    lang.pick(
+        &format!("{}{zh}。", text(Lang::Zh, lead)),
+        &format!("{}{}.", text(Lang::En, lead), info.note),
+    )
 }
 
 /// The bands as (range text, verdict) pairs for the report's legend, e.g.

@@ -202,6 +202,8 @@ fn load_manifest(path: &Path) -> Result<RunInfo> {
         calibration: m.calibration.unwrap_or_else(|| CalibrationInfo {
             calibrated: false,
             note: "the result folder records no backtest".to_string(),
+            coverage90: None,
+            points: None,
         }),
     })
 }

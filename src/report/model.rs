@@ -49,7 +49,8 @@ pub struct ReportModel {
 pub struct CalibrationView {
     /// Whether calibrated.
     pub calibrated: bool,
-    /// The backtest's finding, or why the probabilities are uncalibrated.
+    /// The sentence saying so, with the backtest's finding or why the probabilities
+    /// are uncalibrated, in the report's language.
     pub note: String,
 }
 
@@ -243,7 +244,7 @@ pub fn build(runs: &[&RunResults], lang: Lang) -> ReportModel {
         },
         |r| CalibrationView {
             calibrated: r.info.calibration.calibrated,
-            note: r.info.calibration.note.clone(),
+            note: labels::calibration_note(lang, &r.info.calibration),
         },
     );
     // Next to every verdict of an uncalibrated run.

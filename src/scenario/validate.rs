@@ -865,6 +865,7 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
     let calibration = match &raw.backtest {
         None => CalibrationStatus::Uncalibrated {
             reason: "the scenario names no backtest (key `backtest`)".to_string(),
+            scored: None,
         },
         // A summary that cannot be read leaves the run uncalibrated, saying why (so a
         // backtest scenario that inherits the key can still run to write it); one that
@@ -885,12 +886,16 @@ pub(super) fn validate(chain: &SourceChain, raw: RawScenario) -> Result<Scenario
                             "name the backtest-summary.json written by `xiang backtest`"
                                 .to_string(),
                         );
-                        CalibrationStatus::Uncalibrated { reason: e }
+                        CalibrationStatus::Uncalibrated {
+                            reason: e,
+                            scored: None,
+                        }
                     }
                 }
             }
             Err(e) => CalibrationStatus::Uncalibrated {
                 reason: format!("the backtest summary {p} cannot be read ({e})"),
+                scored: None,
             },
         },
     };
