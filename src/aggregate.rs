@@ -5,7 +5,7 @@
 //! are fed block by block through [`crate::accumulate::Accumulator`].
 
 use crate::accumulate::{Accumulator, BlockSums, Evaluator};
-use crate::engine::{BLOCK, Draws};
+use crate::engine::Draws;
 use crate::results::{RunInfo, RunResults};
 use crate::scenario::Scenario;
 
@@ -13,27 +13,15 @@ use crate::scenario::Scenario;
 pub fn aggregate(scenario: &Scenario, draws: &Draws, info: RunInfo) -> RunResults {
     let n = draws.layout.len();
     let draw0: Vec<f64> = if draws.draws > 0 && n > 0 {
-        draws.row(0).to_vec()
+        draws.row(0)
     } else {
         vec![0.0; n]
     };
     let ev = Evaluator::new(scenario, draws.layout.clone(), &draw0);
     let mut acc = Accumulator::new(&ev);
     let mut sums = BlockSums::default();
-    let mut cols = Vec::new();
-    let total = draws.draws as usize;
-    let block = BLOCK as usize;
-    for start in (0..total).step_by(block) {
-        let count = block.min(total - start);
-        // Stored draw-major; the accumulator reads series-major.
-        cols.clear();
-        cols.resize(count * n, 0.0);
-        for d in 0..count {
-            for (s, x) in draws.row(start + d).iter().enumerate() {
-                cols[s * count + d] = *x;
-            }
-        }
-        acc.add_block(&ev, &cols, count, &mut sums);
+    for (block, count) in draws.blocks() {
+        acc.add_block(&ev, block, count, &mut sums);
     }
     acc.finish(scenario, &ev, info)
 }

@@ -44,28 +44,46 @@ pub struct RunSettings {
     pub threads: usize,
 }
 
-/// The recorded series of every draw, draw-major: `values[d * layout.len() + s]`.
+/// The recorded series of every draw, stored as the engine produces them: block by
+/// block, each block series-major (draw `d` of series `s` lies in block `d / BLOCK`,
+/// at `s · len + d % BLOCK` within it, `len` being the block's draw count), so a block
+/// goes to the accumulator as it is.
 #[derive(Debug, Clone)]
 pub struct Draws {
     /// What each column is.
     pub layout: Layout,
-    /// The values.
-    pub values: Vec<f64>,
+    values: Vec<f64>,
     /// Number of draws.
     pub draws: u64,
 }
 
 impl Draws {
+    /// The value of series `s` in draw `d`.
+    fn at(&self, d: usize, s: usize) -> f64 {
+        let block = BLOCK as usize;
+        let first = d - d % block;
+        let len = block.min(self.draws as usize - first);
+        self.values[first * self.layout.len() + s * len + d % block]
+    }
+
     /// All draws of series `s`, in draw order.
     pub fn column(&self, s: usize) -> Vec<f64> {
-        let n = self.layout.len();
-        self.values.iter().skip(s).step_by(n).copied().collect()
+        (0..self.draws as usize).map(|d| self.at(d, s)).collect()
     }
 
     /// The values of draw `d`, one per series.
-    pub fn row(&self, d: usize) -> &[f64] {
+    pub fn row(&self, d: usize) -> Vec<f64> {
+        (0..self.layout.len()).map(|s| self.at(d, s)).collect()
+    }
+
+    /// The blocks in draw order, each with its draw count, series-major.
+    pub fn blocks(&self) -> impl Iterator<Item = (&[f64], usize)> {
         let n = self.layout.len();
-        &self.values[d * n..(d + 1) * n]
+        let total = self.draws as usize;
+        (0..total).step_by(BLOCK as usize).map(move |first| {
+            let len = (BLOCK as usize).min(total - first);
+            (&self.values[first * n..(first + len) * n], len)
+        })
     }
 }
 
@@ -109,11 +127,8 @@ pub fn simulate(
                 let first = b as u64 * BLOCK;
                 let rows = chunk.len() / n;
                 project_block(&model, &layout, &key, first, rows, scratch)?;
-                // Extracted series-major, stored draw-major.
-                for (j, row) in chunk.chunks_mut(len.max(1)).enumerate().take(rows) {
-                    for (s, x) in row.iter_mut().enumerate().take(len) {
-                        *x = scratch.cols[s * rows + j];
-                    }
+                if len > 0 {
+                    chunk.copy_from_slice(&scratch.cols);
                 }
                 progress(done.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64);
                 Ok(())
