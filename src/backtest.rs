@@ -30,7 +30,7 @@ use crate::engine::{self, Draws, RunSettings, with_threads};
 use crate::error::{Error, Result};
 use crate::export::{format_number, write_folder};
 use crate::indicator::Indicator;
-use crate::scenario::{self, Scenario};
+use crate::scenario::Scenario;
 use crate::stats::quantile_sorted;
 
 /// Fewest scored points for a 90% coverage to count: with n points the binomial
@@ -478,21 +478,20 @@ pub fn summarize(
     Backtest { points, summary }
 }
 
-/// Runs the backtest: loads `scenario_path`, simulates it with `settings`, scores it
-/// against the history at `observed_path`. Input problems are `Error::Invalid` or
+/// Runs the backtest: simulates `scn` with `settings` and scores it against the
+/// history at `observed_path`. Input problems are `Error::Invalid` or
 /// `Error::Read` (exit code 2).
 pub fn run_backtest(
-    scenario_path: &Path,
+    scn: &Scenario,
     observed_path: &Path,
     settings: RunSettings,
 ) -> Result<Backtest> {
-    let scn = scenario::load(scenario_path)?;
     let observed = read_history(observed_path)?;
     let draws = with_threads(settings.threads, || {
-        engine::simulate(&scn, settings, &|_| {})
+        engine::simulate(scn, settings, &|_| {})
     })??;
-    let scored = score_draws(&scn, &draws, &observed);
-    Ok(summarize(&scn, settings, observed_path, scored))
+    let scored = score_draws(scn, &draws, &observed);
+    Ok(summarize(scn, settings, observed_path, scored))
 }
 
 /// Renders `backtest.csv`: node, indicator, unit, year, observed, vintage, p05, p25,
@@ -684,25 +683,15 @@ pub fn status_from_summary(text: &str) -> std::result::Result<CalibrationStatus,
         .map_err(|e| e.to_string())
 }
 
-/// The `xiang backtest` command: runs [`run_backtest`] with draws and seed from the
-/// scenario unless given, writes the outputs to `out` (default
-/// `results/<scenario name>/`) and prints the coverage summary to stderr.
+/// The `xiang backtest` command: runs [`run_backtest`], writes the outputs to `out`
+/// (default `results/<scenario name>/`) and prints the coverage summary to stderr.
 pub fn command(
-    scenario_path: &Path,
+    scn: &Scenario,
     observed_path: &Path,
-    draws: Option<u64>,
-    seed: Option<u64>,
-    threads: Option<u64>,
+    settings: RunSettings,
     out: Option<&Path>,
 ) -> Result<()> {
-    let scn = scenario::load(scenario_path)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let settings = RunSettings {
-        draws: draws.unwrap_or(scn.draws),
-        seed: seed.unwrap_or(scn.seed),
-        threads: threads.map_or(cores, |t| t as usize),
-    };
-    let bt = run_backtest(scenario_path, observed_path, settings)?;
+    let bt = run_backtest(scn, observed_path, settings)?;
     let dir = out.map_or_else(|| Path::new("results").join(&scn.name), Path::to_path_buf);
     let written = write_backtest(&dir, &bt)?;
     let s = &bt.summary;

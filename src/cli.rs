@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use xiang::engine::RunSettings;
@@ -36,15 +36,8 @@ enum Command {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Number of Monte Carlo draws [default: the scenario's `draws`].
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        draws: Option<u64>,
-        /// Random seed [default: the scenario's `seed`].
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Worker threads; results do not depend on it [default: all cores].
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
-        threads: Option<u64>,
+        #[command(flatten)]
+        draws: DrawArgs,
         /// Output folder [default: results/<scenario name>/].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -138,15 +131,8 @@ enum Command {
         /// The observed history (CSV).
         #[arg(long)]
         observed: PathBuf,
-        /// Number of Monte Carlo draws [default: the scenario's `draws`].
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        draws: Option<u64>,
-        /// Random seed [default: the scenario's `seed`].
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Worker threads; results do not depend on it [default: all cores].
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
-        threads: Option<u64>,
+        #[command(flatten)]
+        draws: DrawArgs,
         /// Output folder [default: results/<scenario name>/].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -180,6 +166,33 @@ struct OutputFlags {
     templates: Option<PathBuf>,
 }
 
+/// How many draws, with which seed, on how many threads: each defaults to the
+/// scenario's value (threads: all cores).
+#[derive(Debug, Args)]
+struct DrawArgs {
+    /// Number of Monte Carlo draws [default: the scenario's `draws`].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    draws: Option<u64>,
+    /// Random seed [default: the scenario's `seed`].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads; results do not depend on it [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
+}
+
+impl DrawArgs {
+    /// The settings for `scenario`, defaults filled in.
+    fn settings(&self, scenario: &Scenario) -> RunSettings {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        RunSettings {
+            draws: self.draws.unwrap_or(scenario.draws),
+            seed: self.seed.unwrap_or(scenario.seed),
+            threads: self.threads.map_or(cores, |t| t as usize),
+        }
+    }
+}
+
 /// Validated options of `xiang run`.
 #[derive(Debug, Clone)]
 struct RunOptions {
@@ -189,21 +202,9 @@ struct RunOptions {
 }
 
 impl RunOptions {
-    fn new(
-        scenario: &Scenario,
-        draws: Option<u64>,
-        seed: Option<u64>,
-        threads: Option<u64>,
-        out: Option<PathBuf>,
-        quiet: bool,
-    ) -> RunOptions {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    fn new(scenario: &Scenario, draws: &DrawArgs, out: Option<PathBuf>, quiet: bool) -> RunOptions {
         RunOptions {
-            settings: RunSettings {
-                draws: draws.unwrap_or(scenario.draws),
-                seed: seed.unwrap_or(scenario.seed),
-                threads: threads.map_or(cores, |t| t as usize),
-            },
+            settings: draws.settings(scenario),
             out: out.unwrap_or_else(|| Path::new("results").join(&scenario.name)),
             progress: !quiet && std::io::stderr().is_terminal(),
         }
@@ -217,15 +218,13 @@ pub fn run() -> Result<()> {
         Command::Run {
             scenario,
             draws,
-            seed,
-            threads,
             out,
             quiet,
             shard,
             output,
         } => {
             let scn = scenario::load(&scenario)?;
-            let opts = RunOptions::new(&scn, draws, seed, threads, out.clone(), quiet);
+            let opts = RunOptions::new(&scn, &draws, out.clone(), quiet);
             match shard {
                 None => run_command(&scn, &opts, &output),
                 Some((i, n)) => {
@@ -342,10 +341,11 @@ pub fn run() -> Result<()> {
             scenario,
             observed,
             draws,
-            seed,
-            threads,
             out,
-        } => xiang::backtest::command(&scenario, &observed, draws, seed, threads, out.as_deref()),
+        } => {
+            let scn = scenario::load(&scenario)?;
+            xiang::backtest::command(&scn, &observed, draws.settings(&scn), out.as_deref())
+        }
         Command::Compare { dirs, out } => {
             let written = xiang::compare::command(&dirs, out.as_deref())?;
             let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
