@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, InputIssue, Location, Result};
 use crate::export::{format_number, format_opt, render_csv, write_folder};
-use crate::result_files::{Row, read_table, read_text};
+use crate::result_files::{Row, read_manifest, read_table};
 
 /// File name of the long-format comparison table.
 pub const CSV_FILE: &str = "compare.csv";
@@ -334,17 +334,10 @@ pub fn load(dir: &Path) -> Result<ScenarioResults> {
 
     let manifest_path = dir.join("manifest.json");
     let manifest = if manifest_path.is_file() {
-        let text = read_text(&manifest_path)?;
-        let m: ManifestIn = serde_json::from_str(&text).map_err(|e| {
-            let mut location = Location::file(&manifest_path);
-            location.line = Some(e.line()).filter(|l| *l > 0);
-            Error::invalid(
-                location,
-                format!("malformed manifest: {e}"),
-                Some("the manifest is written by `xiang run`; run the scenario again or delete the file to name the scenario after its folder".to_string()),
-            )
-        })?;
-        Some(m)
+        Some(read_manifest::<ManifestIn>(
+            &manifest_path,
+            "the manifest is written by `xiang run`; run the scenario again or delete the file to name the scenario after its folder",
+        )?)
     } else {
         None
     };

@@ -40,6 +40,21 @@ pub fn read_text(path: &Path) -> Result<String> {
     })
 }
 
+/// Reads the `manifest.json` at `path` into `T` (the keys a reader needs); a malformed
+/// file is bad input naming its line, with `hint`.
+pub fn read_manifest<T: serde::de::DeserializeOwned>(path: &Path, hint: &str) -> Result<T> {
+    let text = read_text(path)?;
+    serde_json::from_str(&text).map_err(|e| {
+        let mut location = Location::file(path);
+        location.line = Some(e.line()).filter(|l| *l > 0);
+        Error::invalid(
+            location,
+            format!("malformed manifest: {e}"),
+            Some(hint.to_string()),
+        )
+    })
+}
+
 /// One CSV record with its header, collecting problems (file, line, column) as its
 /// fields are read. Each reader returns `None` when the field is unusable, after
 /// recording why.

@@ -12,9 +12,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Result};
 use crate::export::{FeasibilityCsv, HistoryCsv, PlansCsv, SummaryCsv};
-use crate::result_files::{read_table, read_text};
+use crate::result_files::{read_manifest, read_table};
 use crate::results::{
     CalibrationInfo, InputFile, ObservedPoint, PlanResult, RunInfo, RunResults, SeriesSummary,
     TargetResult, TargetStatus,
@@ -171,16 +171,7 @@ struct FileIn {
 }
 
 fn load_manifest(path: &Path) -> Result<RunInfo> {
-    let text = read_text(path)?;
-    let m: ManifestIn = serde_json::from_str(&text).map_err(|e| {
-        let mut location = Location::file(path);
-        location.line = Some(e.line()).filter(|l| *l > 0);
-        Error::invalid(
-            location,
-            format!("malformed manifest: {e}"),
-            Some("the folder must be written by `xiang run`".to_string()),
-        )
-    })?;
+    let m: ManifestIn = read_manifest(path, "the folder must be written by `xiang run`")?;
     Ok(RunInfo {
         version: m.version,
         scenario: m.scenario,
