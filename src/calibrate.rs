@@ -380,6 +380,12 @@ fn series_of(obs: &[GrowthObs], measure: Measure) -> Vec<Series> {
         .collect()
 }
 
+/// An estimate with `weight` (data points) shrunk toward `prior` with `prior_weight`:
+/// their weighted mean.
+fn shrink(estimate: f64, weight: f64, prior: f64, prior_weight: f64) -> f64 {
+    (weight * estimate + prior_weight * prior) / (weight + prior_weight)
+}
+
 /// Pooled lag-one autocorrelation of residuals in consecutive years; (r₁, pairs).
 fn lag_one(fits: &[&Fit]) -> (f64, usize) {
     let (mut num, mut den, mut pairs) = (0.0, 0.0, 0usize);
@@ -476,9 +482,13 @@ pub fn estimate(panel: &Panel, options: &Options, data_file: &Path) -> Result<Ca
     let (r1, pairs) = lag_one(&[&direct_s, &direct_y]);
     let phi = if pairs > 0 {
         let w = pairs as f64;
-        ((w * r1.clamp(-0.9, 0.9) + pr.persistence_weight * pr.persistence)
-            / (w + pr.persistence_weight))
-            .clamp(-0.9, 0.9)
+        shrink(
+            r1.clamp(-0.9, 0.9),
+            w,
+            pr.persistence,
+            pr.persistence_weight,
+        )
+        .clamp(-0.9, 0.9)
     } else {
         pr.persistence
     };
@@ -500,8 +510,7 @@ pub fn estimate(panel: &Panel, options: &Options, data_file: &Path) -> Result<Ca
     // Cross-node correlation.
     let (c_raw, c_w) = cross_correlation(&[&direct_s, &direct_y], anchor);
     let corr = if c_w > 0.0 {
-        (c_w * c_raw + pr.node_correlation_weight * pr.node_correlation)
-            / (c_w + pr.node_correlation_weight)
+        shrink(c_raw, c_w, pr.node_correlation, pr.node_correlation_weight)
     } else {
         pr.node_correlation
     };

@@ -238,8 +238,8 @@ pub fn render(chart: &Chart) -> String {
         c(LEFT + plot_w)
     );
 
-    // Bands and median.
-    let band = |lo: usize, hi: usize| -> String {
+    // Bands and median: a band runs along its upper quantile and back along its lower.
+    let line = |k: usize| -> String {
         let mut d = String::new();
         for (i, f) in chart.fan.iter().enumerate() {
             let _ = write!(
@@ -247,9 +247,13 @@ pub fn render(chart: &Chart) -> String {
                 "{}{} {}",
                 if i == 0 { "M" } else { "L" },
                 c(sx(f64::from(f.year))),
-                c(sy(f.q[hi]))
+                c(sy(f.q[k]))
             );
         }
+        d
+    };
+    let band = |lo: usize, hi: usize| -> String {
+        let mut d = line(hi);
         for f in chart.fan.iter().rev() {
             let _ = write!(d, "L{} {}", c(sx(f64::from(f.year))), c(sy(f.q[lo])));
         }
@@ -259,16 +263,7 @@ pub fn render(chart: &Chart) -> String {
     if !chart.fan.is_empty() {
         let _ = writeln!(s, "<path d=\"{}\" fill=\"#c6dbef\"/>", band(0, 4));
         let _ = writeln!(s, "<path d=\"{}\" fill=\"#6baed6\"/>", band(1, 3));
-        let mut d = String::new();
-        for (i, f) in chart.fan.iter().enumerate() {
-            let _ = write!(
-                d,
-                "{}{} {}",
-                if i == 0 { "M" } else { "L" },
-                c(sx(f64::from(f.year))),
-                c(sy(f.q[2]))
-            );
-        }
+        let d = line(2);
         let _ = writeln!(
             s,
             "<path d=\"{d}\" fill=\"none\" stroke=\"#08306b\" stroke-width=\"2\"/>"
