@@ -30,25 +30,8 @@ fn to_fixed(x: f64) -> i128 {
     (x * FIXED).round() as i128
 }
 
-/// Partial sums per series within a block, in [`LANES`] lanes.
-pub const LANES: usize = 4;
-
-/// The open block's partial sums and scratch, reused from block to block.
-#[derive(Debug, Clone, Default)]
-pub struct BlockSums {
-    sum: Vec<[f64; LANES]>,
-    sumsq: Vec<[f64; LANES]>,
-    all_met: Vec<bool>,
-}
-
-impl BlockSums {
-    fn ensure(&mut self, n: usize) {
-        if self.sum.len() != n {
-            self.sum = vec![[0.0; LANES]; n];
-            self.sumsq = vec![[0.0; LANES]; n];
-        }
-    }
-}
+/// Partial sums per series within a block run in this many lanes.
+const LANES: usize = 4;
 
 /// What is fixed for a run: which series exist, their shifts, and how targets read them.
 #[derive(Debug, Clone)]
@@ -122,23 +105,28 @@ impl Accumulator {
         }
     }
 
-    /// Adds one chunk of `draws` draws of the current block. `cols` holds them
-    /// series-major (`cols[s * draws + d]`, draws in draw order), so each series' sketch
-    /// and sums stay in cache while its values stream past. The chunks of a block must
-    /// come in draw order, each a multiple of [`LANES`] draws except the block's last;
-    /// then [`Accumulator::close_block`] folds the block's sums into the totals.
-    pub fn add_chunk(&mut self, ev: &Evaluator, cols: &[f64], draws: usize, block: &mut BlockSums) {
+    /// Adds one whole block of `draws` draws. `cols` holds them series-major
+    /// (`cols[s * draws + d]`, draws in draw order), so each series' sketch and sums stay
+    /// in cache while its values stream past. `all_met` is scratch, reused from block to
+    /// block.
+    pub fn add_block(
+        &mut self,
+        ev: &Evaluator,
+        cols: &[f64],
+        draws: usize,
+        all_met: &mut Vec<bool>,
+    ) {
         let n = ev.layout.len();
-        block.ensure(n);
         self.draws += draws as u64;
+        let lanes = |v: [f64; LANES]| (v[0] + v[1]) + (v[2] + v[3]);
         for s in 0..n {
             let col = &cols[s * draws..(s + 1) * draws];
             let shift = ev.shifts[s];
-            let (mut sum, mut sq) = (block.sum[s], block.sumsq[s]);
+            let (mut sum, mut sq) = ([0.0; LANES], [0.0; LANES]);
             let mut nonfinite = 0;
             // Lane j mod LANES: independent chains the processor can overlap, in a
-            // fixed order (the lane is the draw's position in its block). Branch-free,
-            // a non-finite value adds zero and is counted.
+            // fixed order (the lane is the draw's position in its block), combined in a
+            // fixed order. Branch-free, a non-finite value adds zero and is counted.
             for group in col.chunks(LANES) {
                 for (lane, &x) in group.iter().enumerate() {
                     let finite = x.is_finite();
@@ -148,18 +136,18 @@ impl Accumulator {
                     nonfinite += u64::from(!finite);
                 }
             }
-            block.sum[s] = sum;
-            block.sumsq[s] = sq;
+            self.sum[s] += to_fixed(lanes(sum));
+            self.sumsq[s] += to_fixed(lanes(sq));
             self.sketches[s].add_finite(col);
             self.nonfinite[s] += nonfinite;
         }
-        block.all_met.clear();
-        block.all_met.resize(ev.plans * draws, true);
+        all_met.clear();
+        all_met.resize(ev.plans * draws, true);
         for (t, spec) in ev.targets.iter().enumerate() {
             if let Some((col, cmp, value)) = spec {
                 let values = &cols[col * draws..(col + 1) * draws];
                 let plan = ev.target_plan[t];
-                let all = &mut block.all_met[plan * draws..(plan + 1) * draws];
+                let all = &mut all_met[plan * draws..(plan + 1) * draws];
                 let mut met = 0;
                 for (x, all) in values.iter().zip(all.iter_mut()) {
                     let ok = cmp.met(*x, *value);
@@ -170,28 +158,9 @@ impl Accumulator {
             }
         }
         for (p, joint) in self.joint.iter_mut().enumerate() {
-            let all = &block.all_met[p * draws..(p + 1) * draws];
+            let all = &all_met[p * draws..(p + 1) * draws];
             *joint += all.iter().filter(|ok| **ok).count() as u64;
         }
-    }
-
-    /// Ends the current block: rounds its sums to fixed point (lanes combined in a fixed
-    /// order), adds them to the totals and clears `block` for the next block.
-    pub fn close_block(&mut self, block: &mut BlockSums) {
-        let lanes = |v: &[f64; LANES]| (v[0] + v[1]) + (v[2] + v[3]);
-        for (s, (sum, sq)) in block.sum.iter_mut().zip(&mut block.sumsq).enumerate() {
-            self.sum[s] += to_fixed(lanes(sum));
-            self.sumsq[s] += to_fixed(lanes(sq));
-            *sum = [0.0; LANES];
-            *sq = [0.0; LANES];
-        }
-    }
-
-    /// Adds one whole block of `draws` draws held series-major (see
-    /// [`Accumulator::add_chunk`]).
-    pub fn add_block(&mut self, ev: &Evaluator, cols: &[f64], draws: usize, block: &mut BlockSums) {
-        self.add_chunk(ev, cols, draws, block);
-        self.close_block(block);
     }
 
     /// Adds `other` into `self` (any order gives the same state).

@@ -4,7 +4,7 @@
 //! summaries must still be exactly those of a streaming run of the same draws, so they
 //! are fed block by block through [`crate::accumulate::Accumulator`].
 
-use crate::accumulate::{Accumulator, BlockSums, Evaluator};
+use crate::accumulate::{Accumulator, Evaluator};
 use crate::engine::Draws;
 use crate::results::{RunInfo, RunResults};
 use crate::scenario::Scenario;
@@ -19,9 +19,9 @@ pub fn aggregate(scenario: &Scenario, draws: &Draws, info: RunInfo) -> RunResult
     };
     let ev = Evaluator::new(scenario, draws.layout.clone(), &draw0);
     let mut acc = Accumulator::new(&ev);
-    let mut sums = BlockSums::default();
+    let mut all_met = Vec::new();
     for (block, count) in draws.blocks() {
-        acc.add_block(&ev, block, count, &mut sums);
+        acc.add_block(&ev, block, count, &mut all_met);
     }
     acc.finish(scenario, &ev, info)
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::accumulate::{Accumulator, BlockSums, Evaluator};
+use crate::accumulate::{Accumulator, Evaluator};
 use crate::error::{Error, Result};
 use crate::scenario::Scenario;
 use layout::{Layout, PathBatch, extract};
@@ -261,17 +261,16 @@ pub fn accumulate(
                 (
                     Accumulator::new(&ev),
                     BlockScratch::new(&model, &ev.layout, CHUNK),
-                    BlockSums::default(),
+                    Vec::new(),
                 )
             },
-            |(mut acc, mut scratch, mut sums), b| -> Result<_> {
+            |(mut acc, mut scratch, mut all_met), b| -> Result<_> {
                 let first = b as u64 * BLOCK;
                 let count = BLOCK.min(settings.draws - first) as usize;
                 project_block(&model, &ev.layout, &key, first, count, &mut scratch)?;
-                acc.add_chunk(&ev, &scratch.cols, count, &mut sums);
-                acc.close_block(&mut sums);
+                acc.add_block(&ev, &scratch.cols, count, &mut all_met);
                 progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
-                Ok((acc, scratch, sums))
+                Ok((acc, scratch, all_met))
             },
         )
         .map(|r| r.map(|(acc, ..)| acc))
