@@ -384,27 +384,44 @@ fn group(label: &str, points: &[&Point]) -> Group {
     }
 }
 
-/// The status rule: uncalibrated when fewer than [`MIN_POINTS`] points were scored or
-/// the 90% coverage is below [`MIN_COVERAGE90`]; calibrated otherwise.
-pub fn status_of(coverage90: f64, n: usize) -> CalibrationStatus {
+/// Why a backtest does not show that its bands hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    /// Fewer than [`MIN_POINTS`] points: 90% coverage cannot be told from 80%.
+    TooFewPoints,
+    /// The 90% bands held less than [`MIN_COVERAGE90`] of the points.
+    LowCoverage,
+}
+
+/// The status rule: a backtest of `n` points whose 90% bands held `coverage90`
+/// (fraction) falls short with fewer than [`MIN_POINTS`] points or a coverage below
+/// [`MIN_COVERAGE90`]; `None` when it backs the probabilities.
+pub fn shortfall(coverage90: f64, n: usize) -> Option<Shortfall> {
     if n < MIN_POINTS {
-        CalibrationStatus::Uncalibrated {
-            reason: format!(
-                "the latest backtest scored {n} points, fewer than the {MIN_POINTS} needed to tell 90% coverage from 80%"
-            ),
-            scored: Some((coverage90, n)),
-        }
+        Some(Shortfall::TooFewPoints)
     } else if coverage90.is_nan() || coverage90 < MIN_COVERAGE90 {
-        CalibrationStatus::Uncalibrated {
-            reason: format!(
-                "the latest backtest's 90% bands held {:.0}% of {n} observed values (below {:.0}%)",
-                100.0 * coverage90,
-                100.0 * MIN_COVERAGE90
-            ),
-            scored: Some((coverage90, n)),
-        }
+        Some(Shortfall::LowCoverage)
     } else {
-        CalibrationStatus::Calibrated { coverage90, n }
+        None
+    }
+}
+
+/// The status of a backtest by the rule of [`shortfall`], with the reason in words.
+pub fn status_of(coverage90: f64, n: usize) -> CalibrationStatus {
+    let reason = match shortfall(coverage90, n) {
+        None => return CalibrationStatus::Calibrated { coverage90, n },
+        Some(Shortfall::TooFewPoints) => format!(
+            "the latest backtest scored {n} points, fewer than the {MIN_POINTS} needed to tell 90% coverage from 80%"
+        ),
+        Some(Shortfall::LowCoverage) => format!(
+            "the latest backtest's 90% bands held {:.0}% of {n} observed values (below {:.0}%)",
+            100.0 * coverage90,
+            100.0 * MIN_COVERAGE90
+        ),
+    };
+    CalibrationStatus::Uncalibrated {
+        reason,
+        scored: Some((coverage90, n)),
     }
 }
 

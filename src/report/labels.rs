@@ -320,22 +320,22 @@ pub fn verdict(lang: Lang, p: Option<f64>) -> Option<String> {
 /// its language: the backtest's figures where one was read, else its English note (a
 /// file path or a system error has no translation).
 pub fn calibration_note(lang: Lang, info: &CalibrationInfo) -> String {
-    use crate::backtest::{MIN_COVERAGE90, MIN_POINTS};
-    let zh = match (info.calibrated, info.points, info.coverage90) {
-        (true, Some(n), Some(c)) => {
-            format!(
+    use crate::backtest::{MIN_COVERAGE90, MIN_POINTS, Shortfall, shortfall};
+    let zh = match (info.points, info.coverage90) {
+        (Some(n), Some(c)) => match shortfall(c, n) {
+            None => format!(
                 "最近一次回测的90%区间覆盖了{n}个观测值中的{:.0}%",
                 100.0 * c
-            )
-        }
-        (false, Some(n), _) if n < MIN_POINTS => {
-            format!("最近一次回测仅评估了{n}个观测值，少于区分90%与80%覆盖率所需的{MIN_POINTS}个")
-        }
-        (false, Some(n), Some(c)) => format!(
-            "最近一次回测的90%区间仅覆盖了{n}个观测值中的{:.0}%（低于{:.0}%）",
-            100.0 * c,
-            100.0 * MIN_COVERAGE90
-        ),
+            ),
+            Some(Shortfall::TooFewPoints) => format!(
+                "最近一次回测仅评估了{n}个观测值，少于区分90%与80%覆盖率所需的{MIN_POINTS}个"
+            ),
+            Some(Shortfall::LowCoverage) => format!(
+                "最近一次回测的90%区间仅覆盖了{n}个观测值中的{:.0}%（低于{:.0}%）",
+                100.0 * c,
+                100.0 * MIN_COVERAGE90
+            ),
+        },
         _ => format!("没有可用的回测结果（{}）", info.note),
     };
     let lead = if info.calibrated {
