@@ -126,10 +126,9 @@ pub fn simulate(
             |scratch, (b, chunk)| -> Result<()> {
                 let first = b as u64 * BLOCK;
                 let rows = chunk.len() / n;
-                project_block(&model, &layout, &key, first, rows, scratch)?;
-                if len > 0 {
-                    chunk.copy_from_slice(&scratch.cols);
-                }
+                // Written in place: stored draws keep the engine's block layout.
+                let cols = if len > 0 { chunk } else { &mut [] };
+                project_block(&model, &layout, &key, first, rows, scratch, cols)?;
                 progress(done.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64);
                 Ok(())
             },
@@ -150,8 +149,6 @@ struct BlockScratch {
     ws: Workspace,
     /// The paths of a chunk of draws.
     batch: PathBatch,
-    /// The block's series, series-major.
-    cols: Vec<f64>,
 }
 
 impl BlockScratch {
@@ -159,14 +156,14 @@ impl BlockScratch {
         BlockScratch {
             ws: model.workspace(),
             batch: model.path_batch(layout, chunk),
-            cols: Vec::new(),
         }
     }
 }
 
-/// Simulates draws `first..first + count` and writes their series into `scratch.cols`,
-/// series-major (`cols[s * count + j]` for draw `first + j`). Draws are simulated one
-/// by one into the batch, and each full batch is extracted into its slice of `cols`.
+/// Simulates draws `first..first + count` and writes their series into `cols`,
+/// series-major (`cols[s * count + j]` for draw `first + j`; `count · layout.len()`
+/// values). Draws are simulated one by one into the batch, and each full batch is
+/// extracted into its slice of `cols`.
 fn project_block(
     model: &Model,
     layout: &Layout,
@@ -174,10 +171,10 @@ fn project_block(
     first: u64,
     count: usize,
     scratch: &mut BlockScratch,
+    cols: &mut [f64],
 ) -> Result<()> {
-    let BlockScratch { ws, batch, cols } = scratch;
+    let BlockScratch { ws, batch } = scratch;
     let n = layout.len();
-    cols.resize(count * n, 0.0);
     let chunk = batch.capacity();
     for start in (0..count).step_by(chunk) {
         let len = chunk.min(count - start);
@@ -262,15 +259,25 @@ pub fn accumulate(
                     Accumulator::new(&ev),
                     BlockScratch::new(&model, &ev.layout, CHUNK),
                     Vec::new(),
+                    Vec::new(),
                 )
             },
-            |(mut acc, mut scratch, mut all_met), b| -> Result<_> {
+            |(mut acc, mut scratch, mut cols, mut all_met), b| -> Result<_> {
                 let first = b as u64 * BLOCK;
                 let count = BLOCK.min(settings.draws - first) as usize;
-                project_block(&model, &ev.layout, &key, first, count, &mut scratch)?;
-                acc.add_block(&ev, &scratch.cols, count, &mut all_met);
+                cols.resize(count * ev.layout.len(), 0.0);
+                project_block(
+                    &model,
+                    &ev.layout,
+                    &key,
+                    first,
+                    count,
+                    &mut scratch,
+                    &mut cols,
+                )?;
+                acc.add_block(&ev, &cols, count, &mut all_met);
                 progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
-                Ok((acc, scratch, all_met))
+                Ok((acc, scratch, cols, all_met))
             },
         )
         .map(|r| r.map(|(acc, ..)| acc))
