@@ -1,12 +1,12 @@
 //! Benchmarks of the Monte Carlo engine.
 //!
 //! Groups:
-//! - `projection_per_draw`: one draw (`Model::simulate`, its path stored in a batch,
-//!   and `extract` once per batch of 32, as the engine runs) for the shipped baseline
+//! - `projection_per_draw`: batches of 32 draws (`Model::simulate`, then `extract`, as
+//!   the engine runs; fewer draws a batch for large paths), time per draw, for the shipped baseline
 //!   (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes × 10 years,
 //!   each with ρ uncertain (M(ρ) applied through one eigendecomposition) and with ρ
 //!   fixed (M precomputed once).
-//! - `extract`: the series extraction of a batch of 32 stored paths alone, at the same
+//! - `extract`: the series extraction of a batch of 32 simulated paths alone, at the same
 //!   sizes.
 //! - `spatial_multiplier`: a dense inverse M = (I − ρW)⁻¹ alone, at the same K: what
 //!   each draw would cost without the spectral form.
@@ -40,7 +40,7 @@ use xiang::run::{run_info, run_scenario};
 use xiang::scenario::{self, Scenario};
 
 /// Standard normals one baseline draw consumes (K = 4 nodes, T = 5 years, no impulses),
-/// counted from `Model::simulate`:
+/// counted from `Model::simulate` (its random terms, drawn per draw):
 ///
 /// - per draw, 7 parameters per node, each one normal (service and non-service trend and
 ///   slowdown, employment elasticity, non-service employment trend, logistics
@@ -233,10 +233,11 @@ fn build_cases() -> Cases {
     }
 }
 
-/// One draw after another, draw index advancing inside the timed loop.
+/// A batch of draws after another (as the engine runs: a batch simulated, then its
+/// series extracted), draw index advancing inside the timed loop; time per batch,
+/// throughput in draws.
 fn bench_draws(c: &mut Criterion, cases: &Cases) {
     let mut group = c.benchmark_group("projection_per_draw");
-    group.throughput(Throughput::Elements(1));
     group.sample_size(50);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
@@ -244,32 +245,28 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
         for (rho, s) in [("rho_uniform", uncertain), ("rho_fixed", fixed)] {
             let model = Model::new(s).expect("the model builds");
             let layout = Layout::new(s);
-            let mut ws = model.workspace();
             let mut batch = model.path_batch(&layout, BATCH);
             let per_batch = batch.capacity();
+            let mut ws = model.workspace(per_batch);
             let mut out = vec![0.0; layout.len() * per_batch];
             let key = run_key(s.seed);
             let mut draw = 0u64;
+            group.throughput(Throughput::Elements(per_batch as u64));
             group.bench_function(BenchmarkId::new(*label, rho), |b| {
                 b.iter(|| {
                     model
-                        .simulate(&key, draw, &mut ws)
-                        .expect("a draw succeeds");
-                    // As the engine does: paths gathered, series extracted per batch.
-                    let j = (draw % per_batch as u64) as usize;
-                    batch.store(j, &ws.path);
-                    if j + 1 == per_batch {
-                        extract(
-                            &layout,
-                            &mut batch,
-                            per_batch,
-                            &model.base_sva,
-                            &model.base_nsva,
-                            &mut out,
-                            per_batch,
-                        );
-                    }
-                    draw += 1;
+                        .simulate(&key, draw, per_batch, &mut ws, &mut batch)
+                        .expect("a batch succeeds");
+                    extract(
+                        &layout,
+                        &mut batch,
+                        per_batch,
+                        &model.base_sva,
+                        &model.base_nsva,
+                        &mut out,
+                        per_batch,
+                    );
+                    draw += per_batch as u64;
                     black_box(&out);
                 })
             });
@@ -289,16 +286,13 @@ fn bench_extract(c: &mut Criterion, cases: &Cases) {
     for (label, s, _) in &cases.cases {
         let model = Model::new(s).expect("the model builds");
         let layout = Layout::new(s);
-        let mut ws = model.workspace();
         let mut batch = model.path_batch(&layout, BATCH);
         let per_batch = batch.capacity();
+        let mut ws = model.workspace(per_batch);
         let mut out = vec![0.0; layout.len() * per_batch];
-        for d in 0..per_batch {
-            model
-                .simulate(&run_key(s.seed), d as u64, &mut ws)
-                .expect("a draw succeeds");
-            batch.store(d, &ws.path);
-        }
+        model
+            .simulate(&run_key(s.seed), 0, per_batch, &mut ws, &mut batch)
+            .expect("a batch succeeds");
         group.throughput(Throughput::Elements(per_batch as u64));
         group.bench_function(*label, |b| {
             b.iter(|| {

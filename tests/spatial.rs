@@ -3,10 +3,11 @@
 mod common;
 
 use xiang::engine::RunSettings;
+use xiang::engine::layout::{Layout, PathBatch};
 use xiang::engine::model::{Model, run_key};
 use xiang::results::RunResults;
 use xiang::run::run_scenario;
-use xiang::scenario::load;
+use xiang::scenario::{Scenario, load};
 use xiang::spillovers::spillovers;
 
 fn run(path: &std::path::Path, draws: u64) -> RunResults {
@@ -120,25 +121,48 @@ fn gravity_flows_are_symmetric_when_exponents_and_hubs_are() {
         "",
     );
     let scn = load(&path).unwrap();
-    let model = Model::new(&scn).unwrap();
-    let mut ws = model.workspace();
-    for d in 0..20 {
-        model.simulate(&run_key(3), d, &mut ws).unwrap();
-        for t in 0..=5 {
-            let (a, b) = (ws.path.flow(0, 1, t), ws.path.flow(1, 0, t));
-            assert!(
-                a > 0.0 && ((a - b) / a).abs() < 1e-12,
-                "draw {d} year {t}: {a} vs {b}"
-            );
+    let draws = 20;
+    let (layout, batch) = simulate_batch(&scn, draws);
+    // Each recorded flow: in the base year, and in its year t = 1..=5.
+    let flow = |batch: &PathBatch, d: usize, i: usize, j: usize, t: usize| {
+        let f = layout
+            .flows
+            .iter()
+            .position(|f| (f.origin, f.destination, f.t) == (i, j, t))
+            .expect("the flow is recorded");
+        batch.flow(f, d)
+    };
+    for d in 0..draws {
+        for t in 1..=5 {
+            let ((a0, a), (b0, b)) = (flow(&batch, d, 0, 1, t), flow(&batch, d, 1, 0, t));
+            for (a, b) in [(a0, b0), (a, b)] {
+                assert!(
+                    a > 0.0 && ((a - b) / a).abs() < 1e-12,
+                    "draw {d} year {t}: {a} vs {b}"
+                );
+            }
         }
     }
     // A hub at one end breaks the symmetry in its favour.
     let hub = "\n[[hubs]]\nnode = \"Solo\"\nfactor = 1.5\n";
     let scn = load(&scenario_with(dir.path(), &[], hub)).unwrap();
-    let model = Model::new(&scn).unwrap();
-    let mut ws = model.workspace();
-    model.simulate(&run_key(3), 0, &mut ws).unwrap();
-    assert!((ws.path.flow(0, 1, 2) / ws.path.flow(1, 0, 2) - 1.5).abs() < 1e-12);
+    let (_, batch) = simulate_batch(&scn, 1);
+    let (f01, f10) = (flow(&batch, 0, 0, 1, 2), flow(&batch, 0, 1, 0, 2));
+    assert!((f01.0 / f10.0 - 1.5).abs() < 1e-12);
+    assert!((f01.1 / f10.1 - 1.5).abs() < 1e-12);
+}
+
+/// The layout of `scn` and the paths of its first `draws` draws (seed 3).
+fn simulate_batch(scn: &Scenario, draws: usize) -> (Layout, PathBatch) {
+    let model = Model::new(scn).unwrap();
+    let layout = Layout::new(scn);
+    let mut batch = model.path_batch(&layout, draws);
+    assert_eq!(batch.capacity(), draws);
+    let mut ws = model.workspace(draws);
+    model
+        .simulate(&run_key(3), 0, draws, &mut ws, &mut batch)
+        .unwrap();
+    (layout, batch)
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! absent from the outputs rather than filled with an invented figure.
 //!
 //! Series are computed for a batch of draws at once ([`PathBatch`], [`extract`]): each
-//! path value's draws lie side by side, so a series is one pass over contiguous memory
-//! that the compiler vectorizes, and a draw gives the same bits in any batch.
+//! path value's draws lie side by side, as the dynamics leave them, so a series is one
+//! pass over contiguous memory that the compiler vectorizes, and a draw gives the same
+//! bits in any batch.
 
 use crate::indicator::{BaseQuantity, Indicator};
 use crate::scenario::Scenario;
@@ -126,92 +127,47 @@ impl Layout {
     }
 }
 
-/// A draw's simulated path: per node and year offset t = 0..=T, stored node-major.
-#[derive(Debug, Clone)]
-pub struct Path {
-    /// Years + 1.
-    pub width: usize,
-    /// Service value added, current prices (亿元); NaN where no base value.
-    pub service_va: Vec<f64>,
-    /// Non-service value added, current prices (亿元).
-    pub non_service_va: Vec<f64>,
-    /// Real index of service value added (base year = 1).
-    pub service_real: Vec<f64>,
-    /// Real index of non-service value added (base year = 1).
-    pub non_service_real: Vec<f64>,
-    /// Service employment (万人).
-    pub service_emp: Vec<f64>,
-    /// Non-service employment (万人).
-    pub non_service_emp: Vec<f64>,
-    /// Social logistics total (亿元), or an index (base year = 100) where no level is
-    /// known but the node has output.
-    pub logistics: Vec<f64>,
-    /// Gravity flow of each link, origin-major, per year: `flows[(t * k + i) * k + j]`.
-    pub flows: Vec<f64>,
-    k: usize,
-}
-
-impl Path {
-    /// A path for `k` nodes and `years` projected years.
-    pub fn new(k: usize, years: usize) -> Path {
-        let n = k * (years + 1);
-        Path {
-            width: years + 1,
-            service_va: vec![f64::NAN; n],
-            non_service_va: vec![f64::NAN; n],
-            service_real: vec![1.0; n],
-            non_service_real: vec![1.0; n],
-            service_emp: vec![f64::NAN; n],
-            non_service_emp: vec![f64::NAN; n],
-            logistics: vec![f64::NAN; n],
-            flows: vec![f64::NAN; k * k * (years + 1)],
-            k,
-        }
-    }
-
-    /// The gravity flow from `i` to `j` in year offset `t`.
-    #[inline]
-    pub fn flow(&self, i: usize, j: usize, t: usize) -> f64 {
-        self.flows[(t * self.k + i) * self.k + j]
-    }
-}
-
-/// The paths of up to `capacity` draws, value by value: the draws of each path value
-/// side by side (`array[index * capacity + d]`), so that a series is computed for all
-/// draws in one pass over contiguous memory, a loop the compiler vectorizes.
+/// The simulated paths of up to `capacity` draws, value by value: for each node `i`
+/// and year offset `t = 0..=T` (path value `i · (T + 1) + t`), the draws side by side
+/// (`array[index * capacity + d]`). The dynamics fill it one step for all draws at a
+/// time, and a series is computed for all draws in one pass over contiguous memory:
+/// loops the compiler vectorizes.
 #[derive(Debug, Clone)]
 pub struct PathBatch {
-    capacity: usize,
-    width: usize,
-    service_va: Vec<f64>,
-    non_service_va: Vec<f64>,
-    service_real: Vec<f64>,
-    non_service_real: Vec<f64>,
-    service_emp: Vec<f64>,
-    non_service_emp: Vec<f64>,
-    logistics: Vec<f64>,
-    /// Per recorded link flow, its indices in [`Path::flows`] in its year and in the
-    /// base year.
-    flow_at: Vec<(usize, usize)>,
-    /// The recorded flows as an index (base year = 100), computed as paths are stored.
-    flow_index: Vec<f64>,
+    pub(super) capacity: usize,
+    /// Years + 1.
+    pub(super) width: usize,
+    /// Service value added, current prices (亿元); NaN where no base value.
+    pub(super) service_va: Vec<f64>,
+    /// Non-service value added, current prices (亿元).
+    pub(super) non_service_va: Vec<f64>,
+    /// Real index of service value added (base year = 1).
+    pub(super) service_real: Vec<f64>,
+    /// Real index of non-service value added (base year = 1).
+    pub(super) non_service_real: Vec<f64>,
+    /// Service employment (万人).
+    pub(super) service_emp: Vec<f64>,
+    /// Non-service employment (万人).
+    pub(super) non_service_emp: Vec<f64>,
+    /// Social logistics total (亿元), or an index (base year = 100) where no level is
+    /// known but the node has output.
+    pub(super) logistics: Vec<f64>,
+    /// The link flows the layout records (only those: K² values a year would otherwise
+    /// be kept for nothing).
+    pub(super) flows: Vec<Flow>,
+    /// Each recorded flow in the base year (gravity units), one lane per flow.
+    pub(super) flow_base: Vec<f64>,
+    /// Each recorded flow in its year as an index (base year = 100).
+    pub(super) flow_index: Vec<f64>,
     /// Scratch of `capacity` values for series built from two sums.
     scratch: Vec<f64>,
 }
 
 impl PathBatch {
     /// Room for `capacity` draws of paths of `k` nodes and `years` projected years, and
-    /// of the link flows in `flows` (only those a layout records: K² values a year
-    /// would otherwise be copied for nothing).
+    /// of the link flows in `flows`.
     pub fn new(k: usize, years: usize, capacity: usize, flows: &[Flow]) -> PathBatch {
         let n = k * (years + 1) * capacity;
-        let flow_at: Vec<(usize, usize)> = flows
-            .iter()
-            .map(|f| {
-                let at = |t: usize| (t * k + f.origin) * k + f.destination;
-                (at(f.t), at(0))
-            })
-            .collect();
         PathBatch {
             capacity,
             width: years + 1,
@@ -222,15 +178,16 @@ impl PathBatch {
             service_emp: vec![0.0; n],
             non_service_emp: vec![0.0; n],
             logistics: vec![0.0; n],
-            flow_index: vec![0.0; flow_at.len() * capacity],
-            flow_at,
+            flow_base: vec![0.0; flows.len() * capacity],
+            flow_index: vec![0.0; flows.len() * capacity],
+            flows: flows.to_vec(),
             scratch: vec![0.0; capacity],
         }
     }
 
     /// Values one draw's path takes in a batch that records `flows` link flows.
     pub fn values_per_draw(k: usize, years: usize, flows: usize) -> usize {
-        7 * k * (years + 1) + flows
+        7 * k * (years + 1) + 2 * flows
     }
 
     /// Draws it can hold.
@@ -238,25 +195,12 @@ impl PathBatch {
         self.capacity
     }
 
-    /// Stores `path` as draw `d` (< capacity) of the batch.
-    pub fn store(&mut self, d: usize, path: &Path) {
-        let c = self.capacity;
-        for (dst, src) in [
-            (&mut self.service_va, &path.service_va[..]),
-            (&mut self.non_service_va, &path.non_service_va[..]),
-            (&mut self.service_real, &path.service_real[..]),
-            (&mut self.non_service_real, &path.non_service_real[..]),
-            (&mut self.service_emp, &path.service_emp[..]),
-            (&mut self.non_service_emp, &path.non_service_emp[..]),
-            (&mut self.logistics, &path.logistics[..]),
-        ] {
-            for (index, value) in src.iter().enumerate() {
-                dst[index * c + d] = *value;
-            }
-        }
-        for (f, &(now, base)) in self.flow_at.iter().enumerate() {
-            self.flow_index[f * c + d] = 100.0 * path.flows[now] / path.flows[base];
-        }
+    /// Recorded link flow `f` (the layout's `flows[f]`) of draw `d` of the batch, in
+    /// gravity units (h ys_i^a ys_j^b d^(−θ)): in the base year, and in its year.
+    pub fn flow(&self, f: usize, d: usize) -> (f64, f64) {
+        let at = f * self.capacity + d;
+        let base = self.flow_base[at];
+        (base, base * self.flow_index[at] / 100.0)
     }
 }
 

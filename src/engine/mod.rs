@@ -5,10 +5,11 @@
 //! into blocks of [`BLOCK`] draws, and every block writes its own slice of the output in
 //! draw order, so how the blocks are scheduled cannot change a single value.
 //!
-//! Within a block, draws are simulated one at a time and their paths gathered in small
-//! batches, from which the recorded series are computed for many draws per pass; the
-//! block's series then stream, series by series, into the accumulator. Neither the
-//! batch size nor the split of blocks among workers changes a result.
+//! Within a block, draws are simulated in small batches: each draw's random terms come
+//! from its own stream, then the dynamics and the recorded series are computed for the
+//! whole batch in loops over draws; the block's series then stream, series by series,
+//! into the accumulator. Neither the batch size nor the split of blocks among workers
+//! changes a result.
 
 pub mod layout;
 pub mod model;
@@ -26,11 +27,10 @@ use model::{Model, Workspace, run_key};
 /// Draws per block: the unit of parallel work and of progress reports.
 pub const BLOCK: u64 = 1024;
 
-/// Most draws simulated before their series are extracted together into the block
-/// (fewer for large paths, see [`Model::path_batch`]): small enough that a chunk's
-/// paths, stored value by value, stay in cache (32 was fastest of 16–1024 on the
-/// baseline), large enough for the series loops to vectorize. Results do not depend
-/// on it.
+/// Most draws simulated together and their series extracted together into the block
+/// (fewer for large paths, see [`Model::path_batch`]): small enough that a batch's
+/// paths and random terms stay in cache, large enough for the loops over draws to
+/// vectorize. Results do not depend on it.
 const CHUNK: usize = 32;
 
 /// How to run: number of draws, seed and worker threads.
@@ -145,7 +145,7 @@ pub fn simulate(
 
 /// A worker's space for projecting blocks, reused from block to block.
 struct BlockScratch {
-    /// One draw's workspace.
+    /// The dynamics' workspace.
     ws: Workspace,
     /// The paths of a chunk of draws.
     batch: PathBatch,
@@ -153,17 +153,18 @@ struct BlockScratch {
 
 impl BlockScratch {
     fn new(model: &Model, layout: &Layout, chunk: usize) -> BlockScratch {
+        let batch = model.path_batch(layout, chunk);
         BlockScratch {
-            ws: model.workspace(),
-            batch: model.path_batch(layout, chunk),
+            ws: model.workspace(batch.capacity()),
+            batch,
         }
     }
 }
 
 /// Simulates draws `first..first + count` and writes their series into `cols`,
 /// series-major (`cols[s * count + j]` for draw `first + j`; `count · layout.len()`
-/// values). Draws are simulated one by one into the batch, and each full batch is
-/// extracted into its slice of `cols`.
+/// values). Draws are simulated a batch at a time, and each batch is extracted into
+/// its slice of `cols`.
 fn project_block(
     model: &Model,
     layout: &Layout,
@@ -178,10 +179,7 @@ fn project_block(
     let chunk = batch.capacity();
     for start in (0..count).step_by(chunk) {
         let len = chunk.min(count - start);
-        for j in 0..len {
-            model.simulate(key, first + (start + j) as u64, ws)?;
-            batch.store(j, &ws.path);
-        }
+        model.simulate(key, first + start as u64, len, ws, batch)?;
         if n > 0 {
             extract(
                 layout,
@@ -213,11 +211,10 @@ pub fn shard_blocks(draws: u64, index: u64, shards: u64) -> std::ops::Range<u64>
 pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
     let model = Model::new(scenario)?;
     let layout = Layout::new(scenario);
-    let mut ws = model.workspace();
     let mut batch = model.path_batch(&layout, 1);
+    let mut ws = model.workspace(1);
     let mut draw0 = vec![0.0; layout.len()];
-    model.simulate(&run_key(seed), 0, &mut ws)?;
-    batch.store(0, &ws.path);
+    model.simulate(&run_key(seed), 0, 1, &mut ws, &mut batch)?;
     extract(
         &layout,
         &mut batch,

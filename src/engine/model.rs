@@ -19,7 +19,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use super::layout::{Layout, Path, PathBatch};
+use super::layout::{Layout, PathBatch};
 use crate::error::{Error, Result};
 use crate::indicator::BaseQuantity;
 use crate::scenario::{ObservedKind, Scenario, Sector};
@@ -94,40 +94,128 @@ enum Spread {
     General(Array2<f64>),
 }
 
-/// Per-thread scratch space for [`Model::simulate`].
+/// Per-thread scratch space for [`Model::simulate`]: room for a batch of up to `cap`
+/// draws, each quantity stored lane by lane (`x[index * cap + d]` for draw `d` of the
+/// batch), so that every step of the dynamics is one loop over draws, which the
+/// compiler vectorizes.
 #[derive(Debug, Clone)]
 pub struct Workspace {
+    cap: usize,
+    /// Trend growth μ (fraction a year): 2K lanes, service nodes then non-service.
     mu: Vec<f64>,
+    /// Yearly change δ of the trend: 2K lanes.
     delta: Vec<f64>,
+    /// Employment elasticity η: K lanes.
     eta: Vec<f64>,
+    /// Non-service employment trend (fraction a year): K lanes.
     en_trend: Vec<f64>,
+    /// Logistics elasticity λ: K lanes.
     lambda: Vec<f64>,
-    e: Vec<f64>,
-    z: Vec<f64>,
-    dev: Vec<f64>,
-    g: Vec<f64>,
-    /// Per regime, this draw's part of the multiplier: 1/(1 − ρλ) for a spectral
-    /// regime, M row-major for a general one, nothing for a fixed one.
-    m: Vec<Vec<f64>>,
-    /// Scratch of length K.
-    tmp: Vec<f64>,
+    /// Deflator trend π: one lane.
+    pi: Vec<f64>,
+    /// Size of each policy impulse: one lane per impulse.
     impulse: Vec<f64>,
+    /// Per regime, each draw's part of the multiplier: K lanes of 1/(1 − ρλ) for a
+    /// spectral regime, K² lanes of M (row-major) for a general one, none for a fixed one.
+    m: Vec<Vec<f64>>,
+    /// One draw's part of the multiplier, before it is spread into lanes.
+    m_draw: Vec<f64>,
+    /// The random terms of every projected year, [`YearSlots::width`] lanes a year.
+    shocks: Vec<f64>,
+    /// Persistent deviations e: 2K lanes.
+    e: Vec<f64>,
+    /// Deviations before propagation: 2K lanes.
+    dev: Vec<f64>,
+    /// Real growth g: 2K lanes.
+    g: Vec<f64>,
+    /// Scratch: K lanes.
+    tmp: Vec<f64>,
+    /// Gravity activity of the previous year and of this year: K lanes each.
     gravity_prev: Vec<f64>,
     gravity: Vec<f64>,
+    /// ys_j^b per destination: K lanes.
     destination_mass: Vec<f64>,
-    /// The draw's path, filled by `simulate`.
-    pub path: Path,
+    /// h_i ys_i^a of one origin: one lane.
+    origin: Vec<f64>,
+    /// Price change (fraction): one lane.
+    price: Vec<f64>,
 }
 
-/// `out = m x` for a row-major square `m`.
-fn mat_vec(m: &[f64], x: &[f64], out: &mut [f64]) {
-    let k = x.len();
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = m[i * k..(i + 1) * k]
-            .iter()
-            .zip(x)
-            .map(|(m, x)| m * x)
-            .sum();
+/// Where one projected year's random terms lie among its lanes, for K nodes: the 2K
+/// shocks z, the jump (fixed part included), the price shock, the employment shocks
+/// of each sector (K each) and the logistics shocks (K), in the order a draw's stream
+/// yields them.
+#[derive(Debug, Clone, Copy)]
+struct YearSlots {
+    k: usize,
+}
+
+impl YearSlots {
+    fn z(self, a: usize) -> usize {
+        a
+    }
+    fn jump(self) -> usize {
+        2 * self.k
+    }
+    fn price(self) -> usize {
+        2 * self.k + 1
+    }
+    fn employment(self, i: usize) -> usize {
+        2 * self.k + 2 + i
+    }
+    fn non_service_employment(self, i: usize) -> usize {
+        3 * self.k + 2 + i
+    }
+    fn logistics(self, i: usize) -> usize {
+        4 * self.k + 2 + i
+    }
+    fn width(self) -> usize {
+        5 * self.k + 2
+    }
+}
+
+/// Lanes `at − 1` (read) and `at` (written) of a batch array: a node's previous year
+/// and this year, first `n` draws, lanes of `cap`.
+fn year_step(array: &mut [f64], at: usize, cap: usize, n: usize) -> (&[f64], &mut [f64]) {
+    let (before, now) = array.split_at_mut(at * cap);
+    (&before[(at - 1) * cap..(at - 1) * cap + n], &mut now[..n])
+}
+
+/// `out = m x` per draw, for a row-major K×K `m` shared by all draws and `x`, `out` of
+/// K lanes (sums from −0 in column order, as `Iterator::sum`, so a draw gets the same
+/// bits as a scalar product).
+fn mat_vec_lanes(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize) {
+    let k = out.len() / cap;
+    for i in 0..k {
+        let o = &mut out[i * cap..i * cap + n];
+        o.fill(-0.0);
+        for (j, mij) in m[i * k..(i + 1) * k].iter().enumerate() {
+            for (o, x) in o.iter_mut().zip(&x[j * cap..j * cap + n]) {
+                *o += mij * x;
+            }
+        }
+    }
+}
+
+/// `out = m x` per draw, each draw with its own M: K² lanes, row-major.
+fn mat_vec_each(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize) {
+    let k = out.len() / cap;
+    for i in 0..k {
+        let o = &mut out[i * cap..i * cap + n];
+        o.fill(-0.0);
+        for j in 0..k {
+            let mij = &m[(i * k + j) * cap..(i * k + j) * cap + n];
+            for ((o, m), x) in o.iter_mut().zip(mij).zip(&x[j * cap..j * cap + n]) {
+                *o += m * x;
+            }
+        }
+    }
+}
+
+/// `x ← x^e` for each value, skipping the power where e = 1 (the usual gravity model).
+fn raise(x: &mut [f64], e: f64) {
+    if e != 1.0 {
+        x.iter_mut().for_each(|x| *x = x.powf(e));
     }
 }
 
@@ -278,40 +366,45 @@ impl Model {
         })
     }
 
-    /// A fresh workspace for this model.
-    pub fn workspace(&self) -> Workspace {
+    /// A fresh workspace for batches of up to `cap` draws.
+    pub fn workspace(&self, cap: usize) -> Workspace {
         let k = self.k;
+        let lanes = |count: usize| vec![0.0; count * cap];
         Workspace {
-            mu: vec![0.0; 2 * k],
-            delta: vec![0.0; 2 * k],
-            eta: vec![0.0; k],
-            en_trend: vec![0.0; k],
-            lambda: vec![0.0; k],
-            e: vec![0.0; 2 * k],
-            z: vec![0.0; 2 * k],
-            dev: vec![0.0; 2 * k],
-            g: vec![0.0; 2 * k],
+            cap,
+            mu: lanes(2 * k),
+            delta: lanes(2 * k),
+            eta: lanes(k),
+            en_trend: lanes(k),
+            lambda: lanes(k),
+            pi: lanes(1),
+            impulse: lanes(self.scenario.impulses.len()),
             m: self
                 .regimes
                 .iter()
                 .map(|r| match r.spread {
                     Spread::Fixed(_) => Vec::new(),
-                    Spread::Spectral(_) => vec![0.0; k],
-                    Spread::General(_) => vec![0.0; k * k],
+                    Spread::Spectral(_) => lanes(k),
+                    Spread::General(_) => lanes(k * k),
                 })
                 .collect(),
-            tmp: vec![0.0; k],
-            impulse: vec![0.0; self.scenario.impulses.len()],
-            gravity_prev: vec![0.0; k],
-            gravity: vec![0.0; k],
-            destination_mass: vec![0.0; k],
-            path: Path::new(k, self.years),
+            m_draw: vec![0.0; k],
+            shocks: lanes(self.years * YearSlots { k }.width()),
+            e: lanes(2 * k),
+            dev: lanes(2 * k),
+            g: lanes(2 * k),
+            tmp: lanes(k),
+            gravity_prev: lanes(k),
+            gravity: lanes(k),
+            destination_mass: lanes(k),
+            origin: lanes(1),
+            price: lanes(1),
         }
     }
 
     /// Room for the paths of up to `capacity` draws, for batched extraction of
     /// `layout`: fewer where a path is large, so that the batch stays within
-    /// [`BATCH_BYTES`] and in cache (a draw's values are scattered into it).
+    /// [`BATCH_BYTES`] and in cache.
     pub fn path_batch(&self, layout: &Layout, capacity: usize) -> PathBatch {
         let per_draw = PathBatch::values_per_draw(self.k, self.years, layout.flows.len()) * 8;
         let fits = (BATCH_BYTES / per_draw.max(1)).clamp(1, capacity.max(1));
@@ -319,130 +412,255 @@ impl Model {
     }
 
     /// Gravity activity A_i = h_i,t ys_i^a Σ_j ys_j^b d_ij,t^(−θ) over nodes with
-    /// output (NaN for a node without output), and each link's flow
-    /// h_i,t ys_i^a ys_j^b d_ij,t^(−θ) into `path.flows`. `scratch` holds ys_j^b.
-    fn gravity(&self, path: &mut Path, t: usize, scratch: &mut [f64], out: &mut [f64]) {
+    /// output (NaN for a node without output) in year offset `t`, for the first `n`
+    /// draws of `b`, into `out` (K lanes of `cap`); the link flows h_i,t ys_i^a ys_j^b
+    /// d_ij,t^(−θ) that `b` records are kept in the base year and, in their year, as an
+    /// index of it. `dest` (K lanes) and `origin` (one lane) are scratch.
+    #[allow(clippy::too_many_arguments)]
+    fn gravity(
+        &self,
+        b: &mut PathBatch,
+        t: usize,
+        n: usize,
+        dest: &mut [f64],
+        origin: &mut [f64],
+        out: &mut [f64],
+        cap: usize,
+    ) {
         let k = self.k;
         let g = self.scenario.gravity;
-        let w = path.width;
         let decay = &self.regimes[self.regime_of[t]].decay;
-        let ys = |path: &Path, i: usize| {
-            self.base_sva[i] * path.service_real[i * w + t]
-                + self.base_nsva[i] * path.non_service_real[i * w + t]
+        let (w, bc) = (b.width, b.capacity);
+        // Real output ys_i = Y_s,i · service index + Y_n,i · non-service index.
+        let real_output = |b: &PathBatch, i: usize, o: &mut [f64]| {
+            let at = (i * w + t) * bc;
+            let service = &b.service_real[at..at + n];
+            let rest = &b.non_service_real[at..at + n];
+            let (ws, wn) = (self.base_sva[i], self.base_nsva[i]);
+            for ((o, s), r) in o.iter_mut().zip(service).zip(rest) {
+                *o = ws * s + wn * r;
+            }
         };
-        // Unit exponents (the usual gravity model) need no power.
-        let power = |x: f64, e: f64| if e == 1.0 { x } else { x.powf(e) };
-        for (j, dest) in scratch.iter_mut().enumerate() {
-            *dest = if self.has_output[j] {
-                power(ys(path, j), g.destination_exponent)
+        for j in 0..k {
+            let mass = &mut dest[j * cap..j * cap + n];
+            if self.has_output[j] {
+                real_output(b, j, mass);
+                raise(mass, g.destination_exponent);
             } else {
-                0.0
-            };
+                mass.fill(0.0);
+            }
         }
-        for (i, a_i) in out.iter_mut().enumerate() {
-            *a_i = f64::NAN;
+        let origin = &mut origin[..n];
+        for i in 0..k {
+            let activity = &mut out[i * cap..i * cap + n];
             if !self.has_output[i] {
+                activity.fill(f64::NAN);
                 continue;
             }
-            let origin = self.hub[t * k + i] * power(ys(path, i), g.origin_exponent);
-            let row = &decay[i * k..(i + 1) * k];
-            let flows = &mut path.flows[(t * k + i) * k..(t * k + i + 1) * k];
-            let mut sum = 0.0;
-            for ((f, d), y) in flows.iter_mut().zip(row).zip(scratch.iter()) {
-                *f = origin * d * y;
-                sum += *f;
+            real_output(b, i, origin);
+            raise(origin, g.origin_exponent);
+            let hub = self.hub[t * k + i];
+            origin.iter_mut().for_each(|o| *o *= hub);
+            activity.fill(0.0);
+            for (j, dij) in decay[i * k..(i + 1) * k].iter().enumerate() {
+                for ((a, o), y) in activity.iter_mut().zip(origin.iter()).zip(&dest[j * cap..]) {
+                    *a += o * dij * y;
+                }
             }
-            *a_i = sum;
+            for (f, flow) in b.flows.iter().enumerate() {
+                if flow.origin != i || (t != 0 && t != flow.t) {
+                    continue;
+                }
+                let (dij, y) = (
+                    decay[i * k + flow.destination],
+                    &dest[flow.destination * cap..],
+                );
+                let lane = f * bc..f * bc + n;
+                if t == 0 {
+                    for ((base, o), y) in b.flow_base[lane].iter_mut().zip(origin.iter()).zip(y) {
+                        *base = o * dij * y;
+                    }
+                } else {
+                    let base = &b.flow_base[lane.clone()];
+                    let index = &mut b.flow_index[lane];
+                    for (((x, base), o), y) in index.iter_mut().zip(base).zip(origin.iter()).zip(y)
+                    {
+                        *x = 100.0 * (o * dij * y) / base;
+                    }
+                }
+            }
         }
     }
 
-    /// Simulates draw `draw` of the run with key `key` into `ws.path`.
-    pub fn simulate(&self, key: &[u8; 32], draw: u64, ws: &mut Workspace) -> Result<()> {
+    /// Simulates draws `first..first + n` of the run with key `key` into the first `n`
+    /// draws of `batch` (`n` at most the capacity of `ws` and of `batch`). Each draw
+    /// first reads all its random terms from its own stream, in the order of the
+    /// design; the dynamics then run for all `n` draws together, so a draw's path is
+    /// the same, to the bit, in any batch.
+    pub fn simulate(
+        &self,
+        key: &[u8; 32],
+        first: u64,
+        n: usize,
+        ws: &mut Workspace,
+        batch: &mut PathBatch,
+    ) -> Result<()> {
+        debug_assert!(n <= ws.cap && n <= batch.capacity);
+        for d in 0..n {
+            self.draw_randoms(key, first + d as u64, d, ws)?;
+        }
+        self.dynamics(n, ws, batch);
+        Ok(())
+    }
+
+    /// Every random term of draw `draw` into lane position `d` of `ws`: the
+    /// parameters, then year by year the shocks, the jump, the price shock, the
+    /// employment shocks and the logistics shocks. Fails only where I − ρW is singular.
+    fn draw_randoms(&self, key: &[u8; 32], draw: u64, d: usize, ws: &mut Workspace) -> Result<()> {
         let s = &self.scenario;
-        let k = self.k;
+        let (k, c) = (self.k, ws.cap);
         let mut rng = draw_rng(key, draw);
 
         // Parameters drawn once per draw.
         for (i, p) in s.params.iter().enumerate() {
-            ws.mu[i] = p.service_trend.sample(&mut rng);
-            ws.delta[i] = p.service_slowdown.sample(&mut rng);
-            ws.mu[k + i] = p.non_service_trend.sample(&mut rng);
-            ws.delta[k + i] = p.non_service_slowdown.sample(&mut rng);
-            ws.eta[i] = p.employment_elasticity.sample(&mut rng);
-            ws.en_trend[i] = p.non_service_employment_trend.sample(&mut rng);
-            ws.lambda[i] = p.logistics_elasticity.sample(&mut rng);
+            ws.mu[i * c + d] = p.service_trend.sample(&mut rng);
+            ws.delta[i * c + d] = p.service_slowdown.sample(&mut rng);
+            ws.mu[(k + i) * c + d] = p.non_service_trend.sample(&mut rng);
+            ws.delta[(k + i) * c + d] = p.non_service_slowdown.sample(&mut rng);
+            ws.eta[i * c + d] = p.employment_elasticity.sample(&mut rng);
+            ws.en_trend[i * c + d] = p.non_service_employment_trend.sample(&mut rng);
+            ws.lambda[i * c + d] = p.logistics_elasticity.sample(&mut rng);
         }
         let rho = s.rho.sample(&mut rng);
-        let pi = s.deflator_trend.sample(&mut rng);
-        for (x, imp) in ws.impulse.iter_mut().zip(&s.impulses) {
-            *x = imp.size.sample(&mut rng);
+        ws.pi[d] = s.deflator_trend.sample(&mut rng);
+        for (x, imp) in s.impulses.iter().enumerate() {
+            ws.impulse[x * c + d] = imp.size.sample(&mut rng);
         }
         for (regime, m) in self.regimes.iter().zip(&mut ws.m) {
             match &regime.spread {
                 Spread::Fixed(_) => {}
-                Spread::Spectral(spectral) => spectral.scales(rho, m)?,
+                Spread::Spectral(spectral) => {
+                    spectral.scales(rho, &mut ws.m_draw)?;
+                    for (i, v) in ws.m_draw.iter().enumerate() {
+                        m[i * c + d] = *v;
+                    }
+                }
                 Spread::General(weights) => {
                     let inverse = spatial::multiplier(weights, rho)?;
-                    m.iter_mut().zip(inverse.iter()).for_each(|(m, x)| *m = *x);
+                    for (ij, v) in inverse.iter().enumerate() {
+                        m[ij * c + d] = *v;
+                    }
                 }
             }
         }
 
-        // Initial state.
-        let w = ws.path.width;
-        for i in 0..k {
-            let at = i * w;
-            ws.path.service_va[at] = self.base_sva[i];
-            ws.path.non_service_va[at] = self.base_nsva[i];
-            ws.path.service_real[at] = 1.0;
-            ws.path.non_service_real[at] = 1.0;
-            ws.path.service_emp[at] = self.base_es[i];
-            ws.path.non_service_emp[at] = self.base_en[i];
-            // Logistics as a level where one is known, else as an index from 100.
-            ws.path.logistics[at] = if self.base_l[i].is_finite() || !self.has_output[i] {
-                self.base_l[i]
-            } else {
-                100.0
-            };
-        }
-        ws.e.iter_mut().for_each(|x| *x = 0.0);
-        let mut gravity_prev = std::mem::take(&mut ws.gravity_prev);
-        let mut gravity = std::mem::take(&mut ws.gravity);
-        self.gravity(&mut ws.path, 0, &mut ws.destination_mass, &mut gravity_prev);
-        let ab = s.gravity.origin_exponent + s.gravity.destination_exponent;
-        let phi = s.shocks.persistence;
-        let n2 = 2 * k;
-
+        let slots = YearSlots { k };
         for t in 1..=self.years {
-            let year = s.base_year + t as i32;
-            // 1. Correlated shocks u = D L z; 2. persistence e = φ e + u.
-            for z in ws.z.iter_mut() {
-                *z = StandardNormal.sample(&mut rng);
+            let at = |slot: usize| ((t - 1) * slots.width() + slot) * c + d;
+            for a in 0..2 * k {
+                ws.shocks[at(slots.z(a))] = StandardNormal.sample(&mut rng);
             }
-            for a in 0..n2 {
-                let row = &self.chol[a * n2..a * n2 + a + 1];
-                let lz: f64 = row.iter().zip(&ws.z[..=a]).map(|(l, z)| l * z).sum();
-                ws.e[a] = phi * ws.e[a] + self.vol[a] * lz;
-            }
-            // 3. Rare common jump, plus any fixed jump this year.
             let jump_u: f64 = rng.random();
             let mut jump = self.fixed_jump[t - 1];
             if jump_u < s.shocks.jump_probability {
                 jump += s.shocks.jump_size.sample(&mut rng);
             }
-            // 4. Deviations: impulses + persistent shocks + jump × exposure.
+            ws.shocks[at(slots.jump())] = jump;
+            ws.shocks[at(slots.price())] = StandardNormal.sample(&mut rng);
             for i in 0..k {
-                let p = &s.params[i];
-                ws.dev[i] = ws.e[i] + jump * p.service_jump_exposure;
-                ws.dev[k + i] = ws.e[k + i] + jump * p.non_service_jump_exposure;
+                ws.shocks[at(slots.employment(i))] = StandardNormal.sample(&mut rng);
+                ws.shocks[at(slots.non_service_employment(i))] = StandardNormal.sample(&mut rng);
             }
-            for (imp, size) in s.impulses.iter().zip(&ws.impulse) {
+            for i in 0..k {
+                ws.shocks[at(slots.logistics(i))] = StandardNormal.sample(&mut rng);
+            }
+        }
+        Ok(())
+    }
+
+    /// The annual dynamics of the first `n` draws of `ws` (their random terms drawn)
+    /// into `b`, each step a loop over draws.
+    fn dynamics(&self, n: usize, ws: &mut Workspace, b: &mut PathBatch) {
+        let s = &self.scenario;
+        let (k, c) = (self.k, ws.cap);
+        let (w, bc) = (b.width, b.capacity);
+        let lane = |i: usize| i * c..i * c + n;
+        let node = |i: usize, t: usize| (i * w + t) * bc..(i * w + t) * bc + n;
+
+        // Initial state.
+        for i in 0..k {
+            b.service_va[node(i, 0)].fill(self.base_sva[i]);
+            b.non_service_va[node(i, 0)].fill(self.base_nsva[i]);
+            b.service_real[node(i, 0)].fill(1.0);
+            b.non_service_real[node(i, 0)].fill(1.0);
+            b.service_emp[node(i, 0)].fill(self.base_es[i]);
+            b.non_service_emp[node(i, 0)].fill(self.base_en[i]);
+            // Logistics as a level where one is known, else as an index from 100.
+            let logistics = if self.base_l[i].is_finite() || !self.has_output[i] {
+                self.base_l[i]
+            } else {
+                100.0
+            };
+            b.logistics[node(i, 0)].fill(logistics);
+        }
+        ws.e.fill(0.0);
+        self.gravity(
+            b,
+            0,
+            n,
+            &mut ws.destination_mass,
+            &mut ws.origin,
+            &mut ws.gravity_prev,
+            c,
+        );
+        let ab = s.gravity.origin_exponent + s.gravity.destination_exponent;
+        let phi = s.shocks.persistence;
+        let n2 = 2 * k;
+        let slots = YearSlots { k };
+
+        for t in 1..=self.years {
+            let year = s.base_year + t as i32;
+            let shock = |slot: usize| {
+                let at = ((t - 1) * slots.width() + slot) * c;
+                at..at + n
+            };
+            // 1. Correlated shocks u = D L z; 2. persistence e = φ e + u.
+            for a in 0..n2 {
+                let lz = &mut ws.dev[lane(a)];
+                lz.fill(-0.0);
+                for (z, l) in self.chol[a * n2..=a * n2 + a].iter().enumerate() {
+                    for (o, z) in lz.iter_mut().zip(&ws.shocks[shock(slots.z(z))]) {
+                        *o += l * z;
+                    }
+                }
+                let vol = self.vol[a];
+                for (e, lz) in ws.e[lane(a)].iter_mut().zip(lz.iter()) {
+                    *e = phi * *e + vol * lz;
+                }
+            }
+            // 3. Rare common jump (drawn with the random terms), plus any fixed jump;
+            // 4. deviations: impulses + persistent shocks + jump × exposure.
+            let jump = &ws.shocks[shock(slots.jump())];
+            for (i, p) in s.params.iter().enumerate() {
+                for (at, exposure) in [
+                    (i, p.service_jump_exposure),
+                    (k + i, p.non_service_jump_exposure),
+                ] {
+                    let dev = ws.dev[lane(at)].iter_mut();
+                    for ((dev, e), j) in dev.zip(&ws.e[lane(at)]).zip(jump) {
+                        *dev = e + j * exposure;
+                    }
+                }
+            }
+            for (x, imp) in s.impulses.iter().enumerate() {
                 if (imp.from..=imp.to).contains(&year) {
                     let at = match imp.sector {
                         Sector::Service => imp.node,
                         Sector::NonService => k + imp.node,
                     };
-                    ws.dev[at] += size;
+                    for (dev, size) in ws.dev[lane(at)].iter_mut().zip(&ws.impulse[lane(x)]) {
+                        *dev += size;
+                    }
                 }
             }
             // 5. Spatial propagation: g = μ_t + M dev, per sector.
@@ -450,41 +668,71 @@ impl Model {
             let r = self.regime_of[t];
             for sector in 0..2 {
                 let off = sector * k;
-                let dev = &ws.dev[off..off + k];
-                let g = &mut ws.g[off..off + k];
+                let dev = &ws.dev[off * c..(off + k) * c];
+                let g = &mut ws.g[off * c..(off + k) * c];
                 match &self.regimes[r].spread {
-                    Spread::Fixed(m) => mat_vec(m, dev, g),
-                    Spread::General(_) => mat_vec(&ws.m[r], dev, g),
-                    Spread::Spectral(spectral) => spectral.apply(&ws.m[r], dev, &mut ws.tmp, g),
+                    Spread::Fixed(m) => mat_vec_lanes(m, dev, g, c, n),
+                    Spread::General(_) => mat_vec_each(&ws.m[r], dev, g, c, n),
+                    Spread::Spectral(spectral) => {
+                        spectral.apply_lanes(&ws.m[r], dev, &mut ws.tmp, g, c, n)
+                    }
                 }
-                for (i, g) in g.iter_mut().enumerate() {
-                    *g += ws.mu[off + i] + ws.delta[off + i] * trend_years;
+                for i in 0..k {
+                    let g = g[i * c..i * c + n].iter_mut();
+                    let trend = ws.mu[lane(off + i)].iter().zip(&ws.delta[lane(off + i)]);
+                    for (g, (mu, delta)) in g.zip(trend) {
+                        *g += mu + delta * trend_years;
+                    }
                 }
             }
             // 6. Prices.
-            let zp: f64 = StandardNormal.sample(&mut rng);
-            let price = pi + s.deflator_volatility * zp;
+            let price = &mut ws.price[..n];
+            for ((p, pi), z) in price
+                .iter_mut()
+                .zip(&ws.pi[..n])
+                .zip(&ws.shocks[shock(slots.price())])
+            {
+                *p = pi + s.deflator_volatility * z;
+            }
             // 7. Levels and real indices.
-            let path = &mut ws.path;
             for i in 0..k {
-                let (now, prev) = (i * w + t, i * w + t - 1);
-                let (gs, gn) = (ws.g[i], ws.g[k + i]);
-                path.service_real[now] = path.service_real[prev] * (1.0 + gs);
-                path.non_service_real[now] = path.non_service_real[prev] * (1.0 + gn);
-                path.service_va[now] = path.service_va[prev] * (1.0 + gs) * (1.0 + price);
-                path.non_service_va[now] = path.non_service_va[prev] * (1.0 + gn) * (1.0 + price);
+                let at = i * w + t;
+                for (real, nominal, g) in [
+                    (&mut b.service_real, &mut b.service_va, &ws.g[lane(i)]),
+                    (
+                        &mut b.non_service_real,
+                        &mut b.non_service_va,
+                        &ws.g[lane(k + i)],
+                    ),
+                ] {
+                    let (prev, now) = year_step(real, at, bc, n);
+                    for ((now, prev), g) in now.iter_mut().zip(prev).zip(g) {
+                        *now = prev * (1.0 + g);
+                    }
+                    let (prev, now) = year_step(nominal, at, bc, n);
+                    for (((now, prev), g), p) in
+                        now.iter_mut().zip(prev).zip(g).zip(ws.price.iter())
+                    {
+                        *now = prev * (1.0 + g) * (1.0 + p);
+                    }
+                }
             }
             // Tracking: observed levels replace the projected ones; the surprise, as a
             // growth deviation, joins the persistent shock so that it carries over.
             for &(i, kind, value) in &self.observed[t - 1] {
-                let now = i * w + t;
+                let now = (i * w + t) * bc;
+                let rescale = |e: &mut f64, g: &mut f64, r: f64| {
+                    *e += r - 1.0;
+                    *g = (1.0 + *g) * r - 1.0;
+                };
                 match kind {
                     ObservedKind::ServiceVa => {
-                        let r = value / path.service_va[now];
-                        path.service_va[now] = value;
-                        path.service_real[now] *= r;
-                        ws.e[i] += r - 1.0;
-                        ws.g[i] = (1.0 + ws.g[i]) * r - 1.0;
+                        for d in 0..n {
+                            let r = value / b.service_va[now + d];
+                            b.service_va[now + d] = value;
+                            b.service_real[now + d] *= r;
+                            rescale(&mut ws.e[i * c + d], &mut ws.g[i * c + d], r);
+                        }
                     }
                     ObservedKind::Gdp => {
                         // With service value added observed too, it is already set and
@@ -492,78 +740,82 @@ impl Model {
                         let service_fixed = self.observed[t - 1]
                             .iter()
                             .any(|&(j, k2, _)| j == i && k2 == ObservedKind::ServiceVa);
-                        let sectors: &[usize] = if service_fixed { &[1] } else { &[0, 1] };
-                        let rest = if service_fixed {
-                            path.service_va[now]
-                        } else {
-                            0.0
-                        };
-                        let scaled: f64 = sectors
-                            .iter()
-                            .map(|&x| {
-                                if x == 0 {
-                                    path.service_va[now]
-                                } else {
-                                    path.non_service_va[now]
-                                }
-                            })
-                            .sum();
-                        let r = (value - rest) / scaled;
-                        for &x in sectors {
-                            let (nominal, real, off) = if x == 0 {
-                                (&mut path.service_va, &mut path.service_real, 0)
+                        for d in 0..n {
+                            let (sva, nsva) = (b.service_va[now + d], b.non_service_va[now + d]);
+                            let (rest, scaled) = if service_fixed {
+                                (sva, nsva)
                             } else {
-                                (&mut path.non_service_va, &mut path.non_service_real, k)
+                                (0.0, sva + nsva)
                             };
-                            nominal[now] *= r;
-                            real[now] *= r;
-                            ws.e[off + i] += r - 1.0;
-                            ws.g[off + i] = (1.0 + ws.g[off + i]) * r - 1.0;
+                            let r = (value - rest) / scaled;
+                            if !service_fixed {
+                                b.service_va[now + d] *= r;
+                                b.service_real[now + d] *= r;
+                                rescale(&mut ws.e[i * c + d], &mut ws.g[i * c + d], r);
+                            }
+                            b.non_service_va[now + d] *= r;
+                            b.non_service_real[now + d] *= r;
+                            let at = (k + i) * c + d;
+                            rescale(&mut ws.e[at], &mut ws.g[at], r);
                         }
                     }
                     _ => {}
                 }
             }
             // 8. Employment.
-            for i in 0..k {
-                let p = &s.params[i];
-                let (now, prev) = (i * w + t, i * w + t - 1);
-                let v: f64 = StandardNormal.sample(&mut rng);
-                let v2: f64 = StandardNormal.sample(&mut rng);
-                path.service_emp[now] = path.service_emp[prev]
-                    * (1.0 + ws.eta[i] * ws.g[i] + p.employment_volatility * v);
-                path.non_service_emp[now] = path.non_service_emp[prev]
-                    * (1.0 + ws.en_trend[i] + p.non_service_employment_volatility * v2);
+            for (i, p) in s.params.iter().enumerate() {
+                let at = i * w + t;
+                let (prev, now) = year_step(&mut b.service_emp, at, bc, n);
+                let drivers = ws.eta[lane(i)].iter().zip(&ws.g[lane(i)]);
+                let v = &ws.shocks[shock(slots.employment(i))];
+                for (((now, prev), (eta, g)), v) in now.iter_mut().zip(prev).zip(drivers).zip(v) {
+                    *now = prev * (1.0 + eta * g + p.employment_volatility * v);
+                }
+                let (prev, now) = year_step(&mut b.non_service_emp, at, bc, n);
+                let v = &ws.shocks[shock(slots.non_service_employment(i))];
+                let trend = &ws.en_trend[lane(i)];
+                for (((now, prev), trend), v) in now.iter_mut().zip(prev).zip(trend).zip(v) {
+                    *now = prev * (1.0 + trend + p.non_service_employment_volatility * v);
+                }
             }
             // 9. Logistics: growth of gravity activity, normalized to degree one.
-            self.gravity(path, t, &mut ws.destination_mass, &mut gravity);
-            for i in 0..k {
-                let p = &s.params[i];
-                let (now, prev) = (i * w + t, i * w + t - 1);
-                let xi: f64 = StandardNormal.sample(&mut rng);
-                let ratio = gravity[i] / gravity_prev[i];
-                let activity = if ab == 2.0 {
-                    ratio.sqrt()
-                } else {
-                    ratio.powf(1.0 / ab)
-                } - 1.0;
-                path.logistics[now] = path.logistics[prev]
-                    * (1.0 + ws.lambda[i] * activity)
-                    * (1.0 + price)
-                    * (1.0 + p.logistics_volatility * xi);
+            self.gravity(
+                b,
+                t,
+                n,
+                &mut ws.destination_mass,
+                &mut ws.origin,
+                &mut ws.gravity,
+                c,
+            );
+            for (i, p) in s.params.iter().enumerate() {
+                let (prev, now) = year_step(&mut b.logistics, i * w + t, bc, n);
+                let activity = ws.gravity[lane(i)].iter().zip(&ws.gravity_prev[lane(i)]);
+                let drivers = ws.lambda[lane(i)].iter().zip(&ws.price[..n]);
+                let xi = &ws.shocks[shock(slots.logistics(i))];
+                for (((now, prev), (a, a_prev)), ((lambda, price), xi)) in
+                    now.iter_mut().zip(prev).zip(activity).zip(drivers.zip(xi))
+                {
+                    let ratio = a / a_prev;
+                    let growth = if ab == 2.0 {
+                        ratio.sqrt()
+                    } else {
+                        ratio.powf(1.0 / ab)
+                    } - 1.0;
+                    *now = prev
+                        * (1.0 + lambda * growth)
+                        * (1.0 + price)
+                        * (1.0 + p.logistics_volatility * xi);
+                }
             }
             for &(i, kind, value) in &self.observed[t - 1] {
-                let now = i * w + t;
                 match kind {
-                    ObservedKind::ServiceEmployment => path.service_emp[now] = value,
-                    ObservedKind::LogisticsTotal => path.logistics[now] = value,
+                    ObservedKind::ServiceEmployment => b.service_emp[node(i, t)].fill(value),
+                    ObservedKind::LogisticsTotal => b.logistics[node(i, t)].fill(value),
                     _ => {}
                 }
             }
-            std::mem::swap(&mut gravity, &mut gravity_prev);
+            std::mem::swap(&mut ws.gravity, &mut ws.gravity_prev);
         }
-        ws.gravity_prev = gravity_prev;
-        ws.gravity = gravity;
-        Ok(())
     }
 }
