@@ -15,6 +15,10 @@
 //! - `aggregation`: `aggregate` over 10 000 stored baseline draws.
 //! - `full_run`: `run_scenario` on the baseline, 100 000 draws, on 1 and 2 threads
 //!   (pool start, streamed draws, accumulation and results).
+//! - `sketch`: `Sketch::add_finite` on one column of a block (1024 positive,
+//!   lognormal draws) into one sketch that stays in cache, and on 260 such columns (of
+//!   other scales and spreads) into 260 sketches, as a block of the accumulator meets
+//!   them.
 //!
 //! Scenarios other than the baseline are written to a temporary folder when the bench
 //! starts; the synthetic nodes come from a fixed-seed generator, so every run
@@ -29,7 +33,8 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use rand::RngExt;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
 use xiang::aggregate::aggregate;
@@ -38,6 +43,7 @@ use xiang::engine::model::{Model, draw_rng, run_key};
 use xiang::engine::{RunSettings, simulate, with_threads};
 use xiang::run::{run_info, run_scenario};
 use xiang::scenario::{self, Scenario};
+use xiang::sketch::Sketch;
 
 /// Standard normals one baseline draw consumes (K = 4 nodes, T = 5 years, no impulses),
 /// counted from `Model::simulate` (its random terms, drawn per draw):
@@ -69,6 +75,12 @@ const FULL_RUN_DRAWS: u64 = 100_000;
 
 /// Synthetic nodes in the largest per-draw case.
 const SYNTHETIC_NODES: usize = 120;
+
+/// Values per column in `sketch`: the draws of one accumulator block.
+const SKETCH_COLUMN: usize = 1024;
+
+/// Columns (series) per block in `sketch`'s many-series case.
+const SKETCH_SERIES: usize = 260;
 
 fn baseline_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml")
@@ -408,6 +420,53 @@ fn bench_full_run(c: &mut Criterion, cases: &Cases) {
     group.finish();
 }
 
+/// A column of `n` lognormal values exp(μ + σz): positive, spread over a few octaves
+/// (σ = 0.3 in natural log spans about 3500 bins at ±4σ), from a fixed seed.
+fn lognormal_column(rng: &mut ChaCha8Rng, n: usize, mu: f64, sigma: f64) -> Vec<f64> {
+    (0..n)
+        .map(|_| {
+            let z: f64 = StandardNormal.sample(rng);
+            (mu + sigma * z).exp()
+        })
+        .collect()
+}
+
+/// `Sketch::add_finite` on a block's column: one sketch kept warm in cache, and one
+/// block of [`SKETCH_SERIES`] columns into as many sketches (each series' bins fetched
+/// from memory in turn, as in a run). The sketches keep their counts from sample to
+/// sample, so after the first block their range is set, as it soon is in a run.
+fn bench_sketch(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5EED_5CE7);
+    let mut group = c.benchmark_group("sketch");
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+
+    let column = lognormal_column(&mut rng, SKETCH_COLUMN, 7.0, 0.3);
+    let mut sketch = Sketch::new();
+    group.throughput(Throughput::Elements(SKETCH_COLUMN as u64));
+    group.bench_function(format!("add_finite_{SKETCH_COLUMN}"), |b| {
+        b.iter(|| sketch.add_finite(black_box(&column)))
+    });
+
+    let columns: Vec<Vec<f64>> = (0..SKETCH_SERIES)
+        .map(|s| {
+            let mu = 2.0 + (s % 13) as f64;
+            let sigma = 0.1 + 0.3 * (s % 7) as f64 / 6.0;
+            lognormal_column(&mut rng, SKETCH_COLUMN, mu, sigma)
+        })
+        .collect();
+    let mut sketches = vec![Sketch::new(); SKETCH_SERIES];
+    group.throughput(Throughput::Elements((SKETCH_SERIES * SKETCH_COLUMN) as u64));
+    group.bench_function(format!("add_finite_{SKETCH_SERIES}x{SKETCH_COLUMN}"), |b| {
+        b.iter(|| {
+            for (sketch, column) in sketches.iter_mut().zip(&columns) {
+                sketch.add_finite(black_box(column));
+            }
+        })
+    });
+    group.finish();
+}
+
 fn engine(c: &mut Criterion) {
     let cases = build_cases();
     bench_draws(c, &cases);
@@ -416,6 +475,7 @@ fn engine(c: &mut Criterion) {
     bench_rng_floor(c, &cases);
     bench_aggregation(c, &cases);
     bench_full_run(c, &cases);
+    bench_sketch(c);
 }
 
 criterion_group!(benches, engine);
