@@ -25,52 +25,167 @@ use serde::{Deserialize, Serialize};
 /// Relative accuracy of returned quantiles (0.05%).
 pub const ALPHA: f64 = 0.0005;
 
-/// Integer counts per bin index, stored densely from `offset`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The hot bin counts' integer type: half the cache footprint of u64 counts (a run
+/// revisits a few hundred stores of thousands of bins every block).
+type Narrow = u32;
+
+/// Integer counts per bin index, stored densely from `offset`: a bin's count is its
+/// narrow count plus its wide one. Narrow counts never overflow: whenever their sum,
+/// which bounds each of them, would pass `limit`, they are first spilled into the wide
+/// counts (allocated only then, over the same range).
+#[derive(Debug, Clone)]
 struct Store {
     offset: i32,
-    counts: Vec<u64>,
+    counts: Vec<Narrow>,
+    /// Counts spilled from `counts`; empty, or of the same length.
+    wide: Vec<u64>,
+    /// Sum of `counts`.
+    narrow_total: u64,
+    /// Most `narrow_total` may reach: [`Narrow::MAX`] (lower only in tests, to reach
+    /// the spill).
+    limit: u64,
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store {
+            offset: 0,
+            counts: Vec::new(),
+            wide: Vec::new(),
+            narrow_total: 0,
+            limit: u64::from(Narrow::MAX),
+        }
+    }
+}
+
+/// Two stores are equal when they cover the same range with the same counts, however
+/// the counts are split between narrow and wide.
+impl PartialEq for Store {
+    fn eq(&self, other: &Store) -> bool {
+        self.offset == other.offset
+            && self.counts.len() == other.counts.len()
+            && (0..self.counts.len()).all(|i| self.count_at(i) == other.count_at(i))
+    }
+}
+
+impl Eq for Store {}
+
+/// `v` grown to `grow_left` new leading zeros and at least `len` values in all.
+fn extended<T: Copy + Default>(v: &mut Vec<T>, grow_left: usize, len: usize) {
+    if grow_left > 0 {
+        let mut grown = vec![T::default(); grow_left + v.len()];
+        grown[grow_left..].copy_from_slice(v);
+        *v = grown;
+    }
+    if len > v.len() {
+        v.resize(len, T::default());
+    }
 }
 
 impl Store {
+    /// The count of bin `offset + i`.
+    fn count_at(&self, i: usize) -> u64 {
+        u64::from(self.counts[i]) + self.wide.get(i).copied().unwrap_or(0)
+    }
+
+    /// Makes room for `n` more narrow counts, spilling them all into the wide counts
+    /// first if their sum would pass the limit.
+    #[inline]
+    fn make_room(&mut self, n: u64) {
+        if self.narrow_total + n > self.limit {
+            self.spill();
+        }
+    }
+
+    #[cold]
+    fn spill(&mut self) {
+        if self.wide.len() < self.counts.len() {
+            self.wide.resize(self.counts.len(), 0);
+        }
+        for (w, c) in self.wide.iter_mut().zip(self.counts.iter_mut()) {
+            *w += u64::from(*c);
+            *c = 0;
+        }
+        self.narrow_total = 0;
+    }
+
     #[inline]
     fn add(&mut self, k: i32, n: u64) {
-        // Fast path: the bin is inside the current range.
+        self.make_room(n);
+        // Fast path: the bin is inside the current range, and the count fits.
         let i = k.wrapping_sub(self.offset) as u32 as usize;
-        if let Some(c) = self.counts.get_mut(i) {
-            *c += n;
-            return;
+        if let (Some(c), Ok(m)) = (self.counts.get_mut(i), Narrow::try_from(n)) {
+            if self.narrow_total + n <= self.limit {
+                *c += m;
+                self.narrow_total += n;
+                return;
+            }
         }
         self.grow(k, n);
     }
 
+    /// [`Store::add`] outside the range, or of a count too large for the narrow counts
+    /// (merging a large sketch): into the wide counts.
     #[cold]
     fn grow(&mut self, k: i32, n: u64) {
-        self.cover(k, k)[0] += n;
+        self.cover(k, k);
+        let i = (k - self.offset) as usize;
+        match Narrow::try_from(n) {
+            Ok(m) if self.narrow_total + n <= self.limit => {
+                self.counts[i] += m;
+                self.narrow_total += n;
+            }
+            _ => {
+                self.spill();
+                self.wide[i] += n;
+            }
+        }
+    }
+
+    /// Adds the counts of `other`: the same state as adding each of its bins.
+    fn merge(&mut self, other: &Store) {
+        let Some(last) = other.counts.len().checked_sub(1) else {
+            return;
+        };
+        // The ends of a store's range are bins it has counted.
+        let (first, last) = (other.offset, other.offset + last as i32);
+        self.cover(first, last);
+        let start = (first - self.offset) as usize;
+        let total = other.narrow_total + other.wide.iter().sum::<u64>();
+        let counts = (0..other.counts.len()).map(|i| other.count_at(i));
+        if self.narrow_total + total <= self.limit {
+            for (c, n) in self.counts[start..].iter_mut().zip(counts) {
+                // Each count is at most `total`, which fits.
+                *c += n as Narrow;
+            }
+            self.narrow_total += total;
+        } else {
+            self.spill();
+            for (w, n) in self.wide[start..].iter_mut().zip(counts) {
+                *w += n;
+            }
+        }
     }
 
     /// Extends the range to bins `kmin..=kmax` (`kmin ≤ kmax`), new bins at zero, and
-    /// returns their counts. The range becomes the union of the current one and
+    /// returns their narrow counts. The range becomes the union of the current one and
     /// `kmin..=kmax`: the same offset and counts as [`Store::add`] leaves after adding
     /// at `kmin` and at `kmax` (it only ever grows the dense range to the smallest and
     /// largest index seen), so reserving a column's extreme bins first and counting its
     /// values after changes nothing in the state.
-    fn cover(&mut self, kmin: i32, kmax: i32) -> &mut [u64] {
+    fn cover(&mut self, kmin: i32, kmax: i32) -> &mut [Narrow] {
         debug_assert!(kmin <= kmax);
         if self.counts.is_empty() {
             self.offset = kmin;
-        } else if kmin < self.offset {
-            let grow = (self.offset - kmin) as usize;
-            let mut counts = vec![0; grow + self.counts.len()];
-            counts[grow..].copy_from_slice(&self.counts);
-            self.counts = counts;
-            self.offset = kmin;
         }
-        let end = (kmax - self.offset) as usize + 1;
-        if end > self.counts.len() {
-            self.counts.resize(end, 0);
+        let grow_left = (self.offset - kmin).max(0) as usize;
+        self.offset = self.offset.min(kmin);
+        let len = (kmax - self.offset) as usize + 1;
+        extended(&mut self.counts, grow_left, len);
+        if !self.wide.is_empty() {
+            extended(&mut self.wide, grow_left, len);
         }
-        &mut self.counts[(kmin - self.offset) as usize..end]
+        &mut self.counts[(kmin - self.offset) as usize..len]
     }
 
     /// Counts each value of `values` in the bin of its magnitude: the same counts and
@@ -85,10 +200,20 @@ impl Store {
     /// Chunk by chunk, the bins are computed first (pure arithmetic on the bits, a loop
     /// the compiler vectorizes) and counted after.
     fn add_magnitudes(&mut self, values: &[f64], kmin: i32, kmax: i32) {
+        let n = values.len() as u64;
+        if n > self.limit {
+            // More values than narrow counts can take at once (never in a run's blocks).
+            for &x in values {
+                self.add(index(x), 1);
+            }
+            return;
+        }
+        self.make_room(n);
+        self.narrow_total += n;
         let window = self.cover(kmin, kmax);
         if let [one] = window {
             // A constant column, or one inside a single bin.
-            *one += values.len() as u64;
+            *one += n as Narrow;
             return;
         }
         let mut bins = [0u32; CHUNK];
@@ -114,11 +239,9 @@ impl Store {
 
     /// Non-empty bins in ascending index order.
     fn bins(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| (self.offset + i as i32, *c))
+        (0..self.counts.len())
+            .map(|i| (self.offset + i as i32, self.count_at(i)))
+            .filter(|(_, c)| *c > 0)
     }
 }
 
@@ -314,12 +437,8 @@ impl Sketch {
 
     /// Adds `n` copies of the bins of `other` (merging).
     pub fn merge(&mut self, other: &Sketch) {
-        for (k, c) in other.positive.bins() {
-            self.positive.add(k, c);
-        }
-        for (k, c) in other.negative.bins() {
-            self.negative.add(k, c);
-        }
+        self.positive.merge(&other.positive);
+        self.negative.merge(&other.negative);
         self.zero += other.zero;
         self.count += other.count;
         if other.count > 0 {
@@ -667,7 +786,8 @@ mod tests {
             counts[(k - first) as usize] = c;
         }
         assert_eq!(store.offset, first);
-        assert!(store.counts == counts, "bins from {first} to {last}");
+        let stored: Vec<u64> = (0..store.counts.len()).map(|i| store.count_at(i)).collect();
+        assert!(stored == counts, "bins from {first} to {last}");
     }
 
     #[test]
@@ -708,6 +828,59 @@ mod tests {
         // The columns reached both stores, and grew them on both sides.
         assert!(all.positive.counts.len() > 1000 && all.negative.counts.len() > 1000);
         assert!(all.zero > 0 && all.min < -1.0 && all.max > 1.0);
+    }
+
+    /// An empty sketch whose narrow counts spill past `limit` (instead of 2³² − 1).
+    fn spilling_at(limit: u64) -> Sketch {
+        let mut s = Sketch::new();
+        s.positive.limit = limit;
+        s.negative.limit = limit;
+        s
+    }
+
+    #[test]
+    fn spilled_counts_keep_the_state() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let lengths = [1, 3, 40, 256, 1000];
+        for limit in [1, 5, 64, 300, 5000] {
+            let (mut narrow, mut spilling) = (Sketch::new(), spilling_at(limit));
+            let mut parts = Vec::new();
+            for round in 0..60 {
+                let values = column(&mut rng, round, lengths[round % lengths.len()]);
+                narrow.add_finite(&values);
+                spilling.add_finite(&values);
+                let x = values
+                    .iter()
+                    .copied()
+                    .find(|x| x.is_finite())
+                    .unwrap_or(1.0);
+                narrow.add(x);
+                spilling.add(x);
+                assert_eq!(narrow, spilling, "limit {limit}, round {round}");
+                let mut part = spilling_at(limit);
+                part.add_finite(&values);
+                parts.push(part);
+            }
+            // The spill was reached, and merges spill alike.
+            assert!(
+                spilling
+                    .positive
+                    .wide
+                    .iter()
+                    .chain(&spilling.negative.wide)
+                    .any(|&w| w > 0)
+            );
+            let mut merged = spilling_at(limit);
+            let mut merged_narrow = Sketch::new();
+            for part in &parts {
+                merged.merge(part);
+                merged_narrow.merge(part);
+            }
+            assert_eq!(merged, merged_narrow, "limit {limit}");
+            let bits = |s: &Sketch| s.quantiles([0.05, 0.5, 0.95]).map(f64::to_bits);
+            assert_eq!(bits(&merged), bits(&merged_narrow));
+            assert_eq!(Sketch::from_parts(&merged.to_parts()), merged);
+        }
     }
 
     #[test]
