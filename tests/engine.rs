@@ -61,7 +61,7 @@ fn one_shard_equals_three_shards_merged_and_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let path = uncertain(dir.path());
     let scn = load(&path).unwrap();
-    // 5000 draws = 4 full blocks of 1024 and a partial one: shards cut inside the run.
+    // 5000 draws = 19 full blocks of 256 and a partial one: shards cut inside the run.
     let settings = |threads| RunSettings {
         draws: 5000,
         seed: 99,
