@@ -797,7 +797,8 @@ mod tests {
         // Columns into fresh sketches, and all of them in turn into one.
         let (mut all, mut all_one_by_one) = (Sketch::new(), Sketch::new());
         let (mut positive, mut negative) = (BTreeMap::new(), BTreeMap::new());
-        for round in 0..400 {
+        let rounds = 160;
+        for round in 0..rounds {
             let n = lengths[round % lengths.len()];
             let values = column(&mut rng, round / lengths.len() + round, n);
             let mut fresh = Sketch::new();
@@ -821,9 +822,12 @@ mod tests {
                 values.iter().filter(|x| x.is_finite()).count() as u64
             );
             all.add_finite(&values);
-            assert_eq!(all, all_one_by_one, "round {round}");
-            assert_store(&all.positive, &positive);
-            assert_store(&all.negative, &negative);
+            // The shared sketch's stores are large: checked now and then, and at the end.
+            if round % 8 == 7 || round + 1 == rounds {
+                assert_eq!(all, all_one_by_one, "round {round}");
+                assert_store(&all.positive, &positive);
+                assert_store(&all.negative, &negative);
+            }
         }
         // The columns reached both stores, and grew them on both sides.
         assert!(all.positive.counts.len() > 1000 && all.negative.counts.len() > 1000);
@@ -841,21 +845,23 @@ mod tests {
     #[test]
     fn spilled_counts_keep_the_state() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let lengths = [1, 3, 40, 256, 1000];
-        for limit in [1, 5, 64, 300, 5000] {
+        let lengths = [1, 3, 40, 256];
+        for limit in [2, 64, 1000] {
             let (mut narrow, mut spilling) = (Sketch::new(), spilling_at(limit));
             let mut parts = Vec::new();
-            for round in 0..60 {
-                let values = column(&mut rng, round, lengths[round % lengths.len()]);
+            for round in 0..40 {
+                // A column within an octave (a few hundred bins) of one sign, or mixed.
+                let sign = [1.0, -1.0][round % 2];
+                let mut values: Vec<f64> = (0..lengths[round % lengths.len()])
+                    .map(|_| sign * (50.0 + 50.0 * rng.random::<f64>()))
+                    .collect();
+                if round % 3 == 0 {
+                    values[0] = -values[0];
+                }
                 narrow.add_finite(&values);
                 spilling.add_finite(&values);
-                let x = values
-                    .iter()
-                    .copied()
-                    .find(|x| x.is_finite())
-                    .unwrap_or(1.0);
-                narrow.add(x);
-                spilling.add(x);
+                narrow.add(values[0]);
+                spilling.add(values[0]);
                 assert_eq!(narrow, spilling, "limit {limit}, round {round}");
                 let mut part = spilling_at(limit);
                 part.add_finite(&values);
