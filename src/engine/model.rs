@@ -1,9 +1,13 @@
-//! One Monte Carlo draw of the model: parameters, then annual dynamics.
+//! Monte Carlo draws of the model, a batch at a time: parameters, then annual dynamics.
 //!
-//! Rationale: this is the model of the project's design notes, step by step, for one
-//! draw, written against a reusable workspace so the hot loop allocates nothing. Each
-//! draw reads only its own random stream, derived from (seed, draw index), so a draw's
-//! result never depends on which thread or shard computed it.
+//! Rationale: this is the model of the project's design notes, step by step, written
+//! against a reusable workspace so the hot loop allocates nothing. Each draw reads only
+//! its own random stream, derived from (seed, draw index), and reads all of it before
+//! the dynamics start, so a draw's result never depends on which thread, shard or batch
+//! computed it. The dynamics then take one step for every draw of the batch at a time,
+//! each quantity stored lane by lane (its draws side by side), in loops over draws that
+//! the compiler vectorizes: every draw goes through the same arithmetic, in the same
+//! order, as it would alone.
 //!
 //! Per draw: trend growth μ and its yearly change δ per node and sector, the spillover
 //! strength ρ, elasticities and the deflator trend are drawn once. Then for each year:
