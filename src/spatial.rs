@@ -79,6 +79,23 @@ fn raw_weights(dist: &Array2<f64>, scheme: WeightScheme) -> (Array2<f64>, Vec<f6
     (a, totals)
 }
 
+/// `out = m x` for each of `n` draws stored lane by lane (entry `i` of draw `d` at
+/// `[i * cap + d]`), with a row-major K×K `m` shared by all draws (K = `out.len() /
+/// cap`). Each sum runs from −0 in column order, as `Iterator::sum` does, so a draw
+/// gets the same bits as a scalar product gives it alone.
+pub fn mat_vec_lanes(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize) {
+    let k = out.len() / cap;
+    for (i, o) in out.chunks_mut(cap).enumerate() {
+        let o = &mut o[..n];
+        o.fill(-0.0);
+        for (mij, x) in m[i * k..(i + 1) * k].iter().zip(x.chunks(cap)) {
+            for (o, x) in o.iter_mut().zip(&x[..n]) {
+                *o += mij * x;
+            }
+        }
+    }
+}
+
 /// The multiplier M(ρ) = (I − ρW)⁻¹ in factored form, for applying it at many ρ.
 ///
 /// Where W = D⁻¹A with A symmetric (inverse-distance weights on symmetric distances),
@@ -167,30 +184,13 @@ impl SpectralMultiplier {
         cap: usize,
         n: usize,
     ) {
-        let k = self.k;
-        let lane = |i: usize| i * cap..i * cap + n;
-        for i in 0..k {
-            let t = &mut tmp[lane(i)];
-            // As `Iterator::sum`: from −0, in column order.
-            t.fill(-0.0);
-            for (j, r) in self.right[i * k..(i + 1) * k].iter().enumerate() {
-                for (t, x) in t.iter_mut().zip(&x[lane(j)]) {
-                    *t += r * x;
-                }
-            }
-            for (t, s) in t.iter_mut().zip(&scales[lane(i)]) {
+        mat_vec_lanes(&self.right, x, tmp, cap, n);
+        for (t, s) in tmp.chunks_mut(cap).zip(scales.chunks(cap)) {
+            for (t, s) in t[..n].iter_mut().zip(&s[..n]) {
                 *t *= s;
             }
         }
-        for i in 0..k {
-            let o = &mut out[lane(i)];
-            o.fill(-0.0);
-            for (j, l) in self.left[i * k..(i + 1) * k].iter().enumerate() {
-                for (o, t) in o.iter_mut().zip(&tmp[lane(j)]) {
-                    *o += l * t;
-                }
-            }
-        }
+        mat_vec_lanes(&self.left, tmp, out, cap, n);
     }
 
     /// M(ρ) as a matrix (for checks; the engine applies it without forming it).

@@ -185,22 +185,6 @@ fn year_step(array: &mut [f64], at: usize, cap: usize, n: usize) -> (&[f64], &mu
     (&before[(at - 1) * cap..(at - 1) * cap + n], &mut now[..n])
 }
 
-/// `out = m x` per draw, for a row-major K×K `m` shared by all draws and `x`, `out` of
-/// K lanes (sums from −0 in column order, as `Iterator::sum`, so a draw gets the same
-/// bits as a scalar product).
-fn mat_vec_lanes(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize) {
-    let k = out.len() / cap;
-    for i in 0..k {
-        let o = &mut out[i * cap..i * cap + n];
-        o.fill(-0.0);
-        for (j, mij) in m[i * k..(i + 1) * k].iter().enumerate() {
-            for (o, x) in o.iter_mut().zip(&x[j * cap..j * cap + n]) {
-                *o += mij * x;
-            }
-        }
-    }
-}
-
 /// `out = m x` per draw, each draw with its own M: K² lanes, row-major.
 fn mat_vec_each(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize) {
     let k = out.len() / cap;
@@ -675,7 +659,7 @@ impl Model {
                 let dev = &ws.dev[off * c..(off + k) * c];
                 let g = &mut ws.g[off * c..(off + k) * c];
                 match &self.regimes[r].spread {
-                    Spread::Fixed(m) => mat_vec_lanes(m, dev, g, c, n),
+                    Spread::Fixed(m) => spatial::mat_vec_lanes(m, dev, g, c, n),
                     Spread::General(_) => mat_vec_each(&ws.m[r], dev, g, c, n),
                     Spread::Spectral(spectral) => {
                         spectral.apply_lanes(&ws.m[r], dev, &mut ws.tmp, g, c, n)
