@@ -155,6 +155,10 @@ pub struct PathBatch {
     /// The link flows the layout records (only those: K² values a year would otherwise
     /// be kept for nothing).
     pub(super) flows: Vec<Flow>,
+    /// The recorded flows gravity computes from origin `i` in year offset `t`, at
+    /// `flows_from[t * k + i]`: in the base year all of that origin's, as the base of
+    /// their index; in a later year those recorded in it.
+    pub(super) flows_from: Vec<Vec<usize>>,
     /// Each recorded flow in the base year (gravity units), one lane per flow.
     pub(super) flow_base: Vec<f64>,
     /// Each recorded flow in its year as an index (base year = 100).
@@ -168,6 +172,11 @@ impl PathBatch {
     /// of the link flows in `flows`.
     pub fn new(k: usize, years: usize, capacity: usize, flows: &[Flow]) -> PathBatch {
         let n = k * (years + 1) * capacity;
+        let mut flows_from = vec![Vec::new(); k * (years + 1)];
+        for (f, flow) in flows.iter().enumerate() {
+            flows_from[flow.origin].push(f);
+            flows_from[flow.t * k + flow.origin].push(f);
+        }
         PathBatch {
             capacity,
             width: years + 1,
@@ -181,6 +190,7 @@ impl PathBatch {
             flow_base: vec![0.0; flows.len() * capacity],
             flow_index: vec![0.0; flows.len() * capacity],
             flows: flows.to_vec(),
+            flows_from,
             scratch: vec![0.0; capacity],
         }
     }

@@ -455,10 +455,8 @@ impl Model {
                     *a += o * dij * y;
                 }
             }
-            for (f, flow) in b.flows.iter().enumerate() {
-                if flow.origin != i || (t != 0 && t != flow.t) {
-                    continue;
-                }
+            for &f in &b.flows_from[t * k + i] {
+                let flow = &b.flows[f];
                 let (dij, y) = (
                     decay[i * k + flow.destination],
                     &dest[flow.destination * cap..],
