@@ -111,34 +111,31 @@ impl Store {
 
     #[inline]
     fn add(&mut self, k: i32, n: u64) {
-        self.make_room(n);
         // Fast path: the bin is inside the current range, and the count fits.
         let i = k.wrapping_sub(self.offset) as u32 as usize;
-        if let (Some(c), Ok(m)) = (self.counts.get_mut(i), Narrow::try_from(n)) {
-            if self.narrow_total + n <= self.limit {
-                *c += m;
+        match self.counts.get_mut(i) {
+            Some(c) if self.narrow_total + n <= self.limit => {
+                // At most `limit`, which a narrow count holds.
+                *c += n as Narrow;
                 self.narrow_total += n;
-                return;
             }
+            _ => self.grow(k, n),
         }
-        self.grow(k, n);
     }
 
-    /// [`Store::add`] outside the range, or of a count too large for the narrow counts
-    /// (merging a large sketch): into the wide counts.
+    /// [`Store::add`] outside the range, or past the narrow counts' limit: the range
+    /// grown, the narrow counts spilled if need be, and a count larger than the limit
+    /// itself (merging a large sketch) into the wide counts.
     #[cold]
     fn grow(&mut self, k: i32, n: u64) {
         self.cover(k, k);
         let i = (k - self.offset) as usize;
-        match Narrow::try_from(n) {
-            Ok(m) if self.narrow_total + n <= self.limit => {
-                self.counts[i] += m;
-                self.narrow_total += n;
-            }
-            _ => {
-                self.spill();
-                self.wide[i] += n;
-            }
+        self.make_room(n);
+        if n <= self.limit {
+            self.counts[i] += n as Narrow;
+            self.narrow_total += n;
+        } else {
+            self.wide[i] += n;
         }
     }
 
