@@ -15,7 +15,7 @@
 //! - `aggregation`: `aggregate` over 10 000 stored baseline draws.
 //! - `full_run`: `run_scenario` on the baseline, 100 000 draws, on 1 and 2 threads
 //!   (pool start, streamed draws, accumulation and results).
-//! - `sketch`: `Sketch::add_finite` on one column of a block (1024 positive,
+//! - `sketch`: `Sketch::add_finite` on one column of a block (`BLOCK` = 256 positive,
 //!   lognormal draws) into one sketch that stays in cache, and on 260 such columns (of
 //!   other scales and spreads) into 260 sketches, as a block of the accumulator meets
 //!   them.
@@ -40,7 +40,7 @@ use rand_distr::{Distribution, StandardNormal};
 use xiang::aggregate::aggregate;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, draw_rng, run_key};
-use xiang::engine::{RunSettings, simulate, with_threads};
+use xiang::engine::{BLOCK, RunSettings, simulate, with_threads};
 use xiang::run::{run_info, run_scenario};
 use xiang::scenario::{self, Scenario};
 use xiang::sketch::Sketch;
@@ -77,7 +77,7 @@ const FULL_RUN_DRAWS: u64 = 100_000;
 const SYNTHETIC_NODES: usize = 120;
 
 /// Values per column in `sketch`: the draws of one accumulator block.
-const SKETCH_COLUMN: usize = 1024;
+const SKETCH_COLUMN: usize = BLOCK as usize;
 
 /// Columns (series) per block in `sketch`'s many-series case.
 const SKETCH_SERIES: usize = 260;
