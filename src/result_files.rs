@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
+use std::str::FromStr;
 
 use crate::error::{Error, InputIssue, Location, Result};
 
@@ -131,23 +132,21 @@ impl Row<'_> {
 
     /// A whole number (a year).
     pub fn int(&mut self, key: &str) -> Option<i32> {
-        let text = self.text(key)?;
-        match text.trim().parse::<i32>() {
-            Ok(v) => Some(v),
-            Err(_) => {
-                self.issue(key, format!("`{text}` is not a whole number"), None);
-                None
-            }
-        }
+        self.parsed(key, "a whole number")
     }
 
     /// A count (zero or more).
     pub fn count(&mut self, key: &str) -> Option<usize> {
+        self.parsed(key, "a count")
+    }
+
+    /// The trimmed field parsed as `T`, or an issue saying it is not `what`.
+    fn parsed<T: FromStr>(&mut self, key: &str, what: &str) -> Option<T> {
         let text = self.text(key)?;
-        match text.trim().parse::<usize>() {
+        match text.trim().parse::<T>() {
             Ok(v) => Some(v),
             Err(_) => {
-                self.issue(key, format!("`{text}` is not a count"), None);
+                self.issue(key, format!("`{text}` is not {what}"), None);
                 None
             }
         }
