@@ -19,7 +19,7 @@ use crate::results::{
     TargetStatus,
 };
 use crate::scenario::Scenario;
-use crate::sketch::{Sketch, SketchParts};
+use crate::sketch::{ColumnRange, Sketch, SketchParts};
 use crate::stats::proportion_se;
 use crate::targets::Comparator;
 
@@ -124,21 +124,42 @@ impl Accumulator {
             let shift = ev.shifts[s];
             let (mut sum, mut sq) = ([0.0; LANES], [0.0; LANES]);
             let mut nonfinite = 0;
+            let range = ColumnRange::of(col);
             // Lane j mod LANES: independent chains the processor can overlap, in a
             // fixed order (the lane is the draw's position in its block), combined in a
-            // fixed order. Branch-free, a non-finite value adds zero and is counted.
-            for group in col.chunks(LANES) {
-                for (lane, &x) in group.iter().enumerate() {
-                    let finite = x.is_finite();
-                    let d = if finite { x - shift } else { 0.0 };
+            // fixed order.
+            if range.all_finite() {
+                // The common case, with no test per value: a loop the compiler
+                // vectorizes.
+                let mut groups = col.chunks_exact(LANES);
+                for group in &mut groups {
+                    for (lane, &x) in group.iter().enumerate() {
+                        let d = x - shift;
+                        sum[lane] += d;
+                        sq[lane] += d * d;
+                    }
+                }
+                for (lane, &x) in groups.remainder().iter().enumerate() {
+                    let d = x - shift;
                     sum[lane] += d;
                     sq[lane] += d * d;
-                    nonfinite += u64::from(!finite);
+                }
+            } else {
+                // A non-finite value adds zero and is counted; the sums of the finite
+                // values are those of the loop above.
+                for group in col.chunks(LANES) {
+                    for (lane, &x) in group.iter().enumerate() {
+                        let finite = x.is_finite();
+                        let d = if finite { x - shift } else { 0.0 };
+                        sum[lane] += d;
+                        sq[lane] += d * d;
+                        nonfinite += u64::from(!finite);
+                    }
                 }
             }
             self.sum[s] += to_fixed(lanes(sum));
             self.sumsq[s] += to_fixed(lanes(sq));
-            self.sketches[s].add_finite(col);
+            self.sketches[s].add_scanned(col, range);
             self.nonfinite[s] += nonfinite;
         }
         all_met.clear();

@@ -284,8 +284,8 @@ const FLOOR_SHIFT: i32 = 1 << 22;
 /// stays in the fastest cache.
 const CHUNK: usize = 256;
 
-/// Independent lanes of the range pass of [`Sketch::add_finite`]: enough chains of
-/// packed minima and maxima to hide their latency.
+/// Independent lanes of [`ColumnRange::of`]: enough chains of packed minima and
+/// maxima to hide their latency.
 const LANES: usize = 8;
 
 /// 2⁵²: a double in [0, 2⁵¹) plus this is rounded to the nearest integer, which the
@@ -335,6 +335,55 @@ fn representative(k: i32) -> f64 {
     2.0 * lo * hi / (lo + hi)
 }
 
+/// The smallest and largest of a column's values that are not NaN (±∞ when there
+/// are none), and whether every value is finite: what [`Sketch::add_scanned`] needs
+/// besides the values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColumnRange {
+    lo: f64,
+    hi: f64,
+    finite: bool,
+}
+
+impl ColumnRange {
+    /// The range of `values`, in one pass over `LANES` independent lanes (chains of
+    /// packed minima and maxima the processor can overlap; a hot path).
+    pub fn of(values: &[f64]) -> ColumnRange {
+        let mut lo = [f64::INFINITY; LANES];
+        let mut hi = [f64::NEG_INFINITY; LANES];
+        // x − x is +0 for a finite x and NaN otherwise: the bits stay zero while the
+        // values are finite (two lanes, one packed register).
+        let mut nonfinite = [0u64; 2];
+        // Comparisons skip NaN by themselves and compile to packed min/max.
+        let mut see = |lane: usize, x: f64| {
+            lo[lane] = if x < lo[lane] { x } else { lo[lane] };
+            hi[lane] = if x > hi[lane] { x } else { hi[lane] };
+            #[allow(clippy::eq_op)] // x − x is the point: 0 or NaN.
+            let probe = x - x;
+            nonfinite[lane % 2] |= probe.to_bits();
+        };
+        let mut groups = values.chunks_exact(LANES);
+        for group in &mut groups {
+            for (lane, &x) in group.iter().enumerate() {
+                see(lane, x);
+            }
+        }
+        for (lane, &x) in groups.remainder().iter().enumerate() {
+            see(lane, x);
+        }
+        ColumnRange {
+            lo: lo.into_iter().fold(f64::INFINITY, f64::min),
+            hi: hi.into_iter().fold(f64::NEG_INFINITY, f64::max),
+            finite: nonfinite == [0; 2],
+        }
+    }
+
+    /// Whether every value of the column is finite.
+    pub fn all_finite(&self) -> bool {
+        self.finite
+    }
+}
+
 impl Sketch {
     /// Magnitudes below this are counted as zero.
     pub const ZERO: f64 = 1e-9;
@@ -373,44 +422,25 @@ impl Sketch {
     }
 
     /// Adds the finite values of `values`, skipping the others (which the caller
-    /// counts); the same state as [`Sketch::add`] on each finite value in turn. The
-    /// range is tracked in `LANES` independent lanes (a hot path). A column of finite
-    /// values of one sign outside the zero band (the common case) is counted between
-    /// the bins of its extremes, in chunks, without a branch per value
-    /// (`Store::add_magnitudes`); any other goes value by value.
+    /// counts); the same state as [`Sketch::add`] on each finite value in turn.
     pub fn add_finite(&mut self, values: &[f64]) {
-        let mut lo = [f64::INFINITY; LANES];
-        let mut hi = [f64::NEG_INFINITY; LANES];
-        // x − x is +0 for a finite x and NaN otherwise: the bits stay zero while the
-        // values are finite (two lanes, one packed register).
-        let mut nonfinite = [0u64; 2];
-        // Comparisons skip NaN by themselves and compile to packed min/max; an
-        // infinite value (rare) sends the range through the checked path below.
-        let mut see = |lane: usize, x: f64| {
-            lo[lane] = if x < lo[lane] { x } else { lo[lane] };
-            hi[lane] = if x > hi[lane] { x } else { hi[lane] };
-            #[allow(clippy::eq_op)] // x − x is the point: 0 or NaN.
-            let probe = x - x;
-            nonfinite[lane % 2] |= probe.to_bits();
-        };
-        let mut groups = values.chunks_exact(LANES);
-        for group in &mut groups {
-            for (lane, &x) in group.iter().enumerate() {
-                see(lane, x);
-            }
-        }
-        for (lane, &x) in groups.remainder().iter().enumerate() {
-            see(lane, x);
-        }
-        let (lo, hi) = (
-            lo.into_iter().fold(f64::INFINITY, f64::min),
-            hi.into_iter().fold(f64::NEG_INFINITY, f64::max),
-        );
+        self.add_scanned(values, ColumnRange::of(values));
+    }
+
+    /// [`Sketch::add_finite`] for a caller that has already taken the column's range
+    /// (the accumulator, which needs to know whether every value is finite). Contract:
+    /// `range` is [`ColumnRange::of`]`(values)`.
+    ///
+    /// A column of finite values of one sign outside the zero band (the common case)
+    /// is counted between the bins of its extremes, in chunks, without a branch per
+    /// value (`Store::add_magnitudes`); any other goes value by value.
+    pub fn add_scanned(&mut self, values: &[f64], range: ColumnRange) {
+        let ColumnRange { lo, hi, finite } = range;
         if lo.is_finite() && hi.is_finite() {
             self.widen(lo, hi);
             // If every value is finite, of one sign and of magnitude at least ZERO,
             // the bins of the extremes bound all the others'.
-            if nonfinite == [0; 2] {
+            if finite {
                 if lo >= Sketch::ZERO {
                     self.count += values.len() as u64;
                     self.positive.add_magnitudes(values, index(lo), index(hi));

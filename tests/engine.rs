@@ -2,6 +2,7 @@
 
 mod common;
 
+use xiang::accumulate::{Accumulator, Evaluator};
 use xiang::aggregate::aggregate;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
@@ -11,6 +12,7 @@ use xiang::results::{RunResults, SUMMARY_PROBS};
 use xiang::run::{run_info, run_scenario};
 use xiang::scenario::load;
 use xiang::shard::{merge, read_partial, run_shard, write_partial};
+use xiang::sketch::Sketch;
 use xiang::stats::quantile_sorted;
 
 fn outputs(r: &RunResults) -> Vec<Vec<u8>> {
@@ -259,4 +261,63 @@ fn a_draws_series_do_not_depend_on_its_batch() {
         assert_eq!(one, series(7), "{}: batches of 7", scn.name);
         assert_eq!(one, series(32), "{}: batches of 32", scn.name);
     }
+}
+
+/// Values that are not finite are counted per series and left out of its moments and
+/// quantiles, wherever they fall in a block (a whole group of lanes or the tail of a
+/// short last block); the other series are untouched.
+#[test]
+fn non_finite_values_are_counted_and_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = load(&uncertain(dir.path())).unwrap();
+    let settings = RunSettings {
+        draws: 1000, // three blocks of 256 and one of 232
+        seed: 3,
+        threads: 1,
+    };
+    let draws = simulate(&scn, settings, &|_| {}).unwrap();
+    let n = draws.layout.len();
+    let ev = Evaluator::new(&scn, draws.layout.clone(), &draws.row(0));
+    let (hit, other) = (n / 2, n / 2 + 1);
+    let bad = [
+        (1, f64::NAN),
+        (300, f64::INFINITY),
+        (301, f64::NEG_INFINITY),
+        (999, f64::NAN),
+    ];
+    let accumulate = |corrupt: bool| {
+        let mut acc = Accumulator::new(&ev);
+        let mut all_met = Vec::new();
+        for (b, (block, count)) in draws.blocks().enumerate() {
+            let mut block = block.to_vec();
+            if corrupt {
+                for &(d, x) in bad.iter().filter(|(d, _)| d / 256 == b) {
+                    block[hit * count + d % 256] = x;
+                }
+            }
+            acc.add_block(&ev, &block, count, &mut all_met);
+        }
+        acc
+    };
+    let (clean, dirty) = (accumulate(false), accumulate(true));
+    assert_eq!(clean.nonfinite[hit], 0);
+    assert_eq!(dirty.nonfinite[hit], bad.len() as u64);
+    let finite: Vec<f64> = draws
+        .column(hit)
+        .into_iter()
+        .enumerate()
+        .filter(|(d, _)| bad.iter().all(|(b, _)| b != d))
+        .map(|(_, x)| x)
+        .collect();
+    let mut sketch = Sketch::new();
+    finite.iter().for_each(|&x| sketch.add(x));
+    assert_eq!(dirty.sketches[hit], sketch);
+    let (mean, sd, _) = dirty.summary(&ev, hit);
+    let m = finite.iter().sum::<f64>() / finite.len() as f64;
+    let v = finite.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / finite.len() as f64;
+    assert!(((mean - m) / m).abs() < 1e-12, "mean {mean} against {m}");
+    assert!(((sd - v.sqrt()) / v.sqrt()).abs() < 1e-9, "sd {sd}");
+    assert_eq!(dirty.sum[other], clean.sum[other]);
+    assert_eq!(dirty.sumsq[other], clean.sumsq[other]);
+    assert_eq!(dirty.sketches[other], clean.sketches[other]);
 }
