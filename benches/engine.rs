@@ -1,13 +1,18 @@
 //! Benchmarks of the Monte Carlo engine.
 //!
 //! Groups:
-//! - `projection_per_draw`: batches of 32 draws (`Model::simulate`, then `extract`, as
-//!   the engine runs; fewer draws a batch for large paths), time per draw, for the shipped baseline
+//! - `projection_per_draw`: batches of 32 draws (`engine::avx2::project`: the dynamics,
+//!   then the series, as the engine runs them, on the AVX2 copy where the processor
+//!   has it; fewer draws a batch for large paths), time per draw, for the shipped baseline
 //!   (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes × 10 years,
 //!   each with ρ uncertain (M(ρ) applied through one eigendecomposition) and with ρ
 //!   fixed (M precomputed once).
 //! - `extract`: the series extraction of a batch of 32 simulated paths alone, at the same
 //!   sizes.
+//!
+//! `extract`, `aggregation` and `sketch` call the library's functions directly, so they
+//! time the portable copy (SSE2); a run uses the AVX2 copy where it can
+//! (`engine::avx2`), as do `projection_per_draw` and `full_run`.
 //! - `spatial_multiplier`: a dense inverse M = (I − ρW)⁻¹ alone, at the same K: what
 //!   each draw would cost without the spectral form.
 //! - `rng_floor`: only the random numbers a baseline draw consumes, from the same
@@ -38,9 +43,10 @@ use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
 use xiang::aggregate::aggregate;
+use xiang::engine::avx2::project;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, draw_rng, run_key};
-use xiang::engine::{BLOCK, RunSettings, simulate, with_threads};
+use xiang::engine::{BLOCK, BlockScratch, RunSettings, simulate, with_threads};
 use xiang::run::{run_info, run_scenario};
 use xiang::scenario::{self, Scenario};
 use xiang::sketch::Sketch;
@@ -246,8 +252,8 @@ fn build_cases() -> Cases {
 }
 
 /// A batch of draws after another (as the engine runs: a batch simulated, then its
-/// series extracted), draw index advancing inside the timed loop; time per batch,
-/// throughput in draws.
+/// series extracted, on the copy the engine picks), draw index advancing inside the
+/// timed loop; time per batch, throughput in draws.
 fn bench_draws(c: &mut Criterion, cases: &Cases) {
     let mut group = c.benchmark_group("projection_per_draw");
     group.sample_size(50);
@@ -257,27 +263,24 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
         for (rho, s) in [("rho_uniform", uncertain), ("rho_fixed", fixed)] {
             let model = Model::new(s).expect("the model builds");
             let layout = Layout::new(s);
-            let mut batch = model.path_batch(&layout, BATCH);
-            let per_batch = batch.capacity();
-            let mut ws = model.workspace(per_batch);
+            let mut scratch = BlockScratch::new(&model, &layout);
+            let per_batch = scratch.batch_capacity();
             let mut out = vec![0.0; layout.len() * per_batch];
             let key = run_key(s.seed);
             let mut draw = 0u64;
             group.throughput(Throughput::Elements(per_batch as u64));
             group.bench_function(BenchmarkId::new(*label, rho), |b| {
                 b.iter(|| {
-                    model
-                        .simulate(&key, draw, per_batch, &mut ws, &mut batch)
-                        .expect("a batch succeeds");
-                    extract(
+                    project(
+                        &model,
                         &layout,
-                        &mut batch,
+                        &key,
+                        draw,
                         per_batch,
-                        &model.base_sva,
-                        &model.base_nsva,
+                        &mut scratch,
                         &mut out,
-                        per_batch,
-                    );
+                    )
+                    .expect("a batch succeeds");
                     draw += per_batch as u64;
                     black_box(&out);
                 })

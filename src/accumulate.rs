@@ -109,6 +109,8 @@ impl Accumulator {
     /// (`cols[s * draws + d]`, draws in draw order), so each series' sketch and sums stay
     /// in cache while its values stream past. `all_met` is scratch, reused from block to
     /// block.
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
     pub fn add_block(
         &mut self,
         ev: &Evaluator,

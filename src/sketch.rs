@@ -196,6 +196,8 @@ impl Store {
     ///
     /// Chunk by chunk, the bins are computed first (pure arithmetic on the bits, a loop
     /// the compiler vectorizes) and counted after.
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
     fn add_magnitudes(&mut self, values: &[f64], kmin: i32, kmax: i32) {
         let n = values.len() as u64;
         if n > self.limit {
@@ -348,6 +350,8 @@ pub struct ColumnRange {
 impl ColumnRange {
     /// The range of `values`, in one pass over `LANES` independent lanes (chains of
     /// packed minima and maxima the processor can overlap; a hot path).
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
     pub fn of(values: &[f64]) -> ColumnRange {
         let mut lo = [f64::INFINITY; LANES];
         let mut hi = [f64::NEG_INFINITY; LANES];
@@ -434,6 +438,8 @@ impl Sketch {
     /// A column of finite values of one sign outside the zero band (the common case)
     /// is counted between the bins of its extremes, in chunks, without a branch per
     /// value (`Store::add_magnitudes`); any other goes value by value.
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
     pub fn add_scanned(&mut self, values: &[f64], range: ColumnRange) {
         let ColumnRange { lo, hi, finite } = range;
         if lo.is_finite() && hi.is_finite() {

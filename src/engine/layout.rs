@@ -253,6 +253,8 @@ impl View<'_> {
 /// batch can fill its slice of a larger block. `base_sva` and `base_nsva` are the nodes' base-year
 /// levels (weights of real growth). A draw gives the same values, to the bit, whatever
 /// the batch it is computed in.
+// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+#[inline(always)]
 pub fn extract(
     layout: &Layout,
     batch: &mut PathBatch,

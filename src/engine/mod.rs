@@ -11,6 +11,7 @@
 //! into the accumulator. Neither the batch size nor the split of blocks among workers
 //! changes a result.
 
+pub mod avx2;
 pub mod layout;
 pub mod model;
 
@@ -126,13 +127,13 @@ pub fn simulate(
         .par_chunks_mut(block_len)
         .enumerate()
         .try_for_each_init(
-            || BlockScratch::new(&model, &layout, CHUNK),
+            || BlockScratch::new(&model, &layout),
             |scratch, (b, chunk)| -> Result<()> {
                 let first = b as u64 * BLOCK;
                 let rows = chunk.len() / n;
                 // Written in place: stored draws keep the engine's block layout.
                 let cols = if len > 0 { chunk } else { &mut [] };
-                project_block(&model, &layout, &key, first, rows, scratch, cols)?;
+                avx2::project(&model, &layout, &key, first, rows, scratch, cols)?;
                 progress(done.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64);
                 Ok(())
             },
@@ -148,7 +149,7 @@ pub fn simulate(
 }
 
 /// A worker's space for projecting blocks, reused from block to block.
-struct BlockScratch {
+pub struct BlockScratch {
     /// The dynamics' workspace.
     ws: Workspace,
     /// The paths of a chunk of draws.
@@ -156,19 +157,81 @@ struct BlockScratch {
 }
 
 impl BlockScratch {
-    fn new(model: &Model, layout: &Layout, chunk: usize) -> BlockScratch {
-        let batch = model.path_batch(layout, chunk);
+    /// Space for projecting draws of `model` recording `layout`, a batch at a time.
+    pub fn new(model: &Model, layout: &Layout) -> BlockScratch {
+        let batch = model.path_batch(layout, CHUNK);
         BlockScratch {
             ws: model.workspace(batch.capacity()),
             batch,
         }
     }
+
+    /// Most draws simulated together (at most `CHUNK` = 32, fewer for large paths).
+    pub fn batch_capacity(&self) -> usize {
+        self.batch.capacity()
+    }
+}
+
+/// What every block of a streaming run shares.
+pub(crate) struct BlockWork<'a> {
+    model: &'a Model,
+    ev: &'a Evaluator,
+    key: [u8; 32],
+    /// Draws in the whole run (the last block may be short).
+    draws: u64,
+}
+
+/// One worker's state in a streaming run: its accumulator and its scratch space,
+/// reused from block to block.
+pub(crate) struct Worker {
+    acc: Accumulator,
+    scratch: BlockScratch,
+    /// The block's series, series-major.
+    cols: Vec<f64>,
+    /// Per plan and draw: all targets met so far (scratch of the accumulator).
+    all_met: Vec<bool>,
+}
+
+impl Worker {
+    fn new(model: &Model, ev: &Evaluator) -> Worker {
+        Worker {
+            acc: Accumulator::new(ev),
+            scratch: BlockScratch::new(model, &ev.layout),
+            cols: Vec::new(),
+            all_met: Vec::new(),
+        }
+    }
+}
+
+/// Projects block `b` and adds it to the worker's accumulator; returns its draw count.
+/// The per-block pipeline, inlined whole into each of its copies (see [`avx2`]).
+#[inline(always)]
+fn project_and_add(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
+    let first = b * BLOCK;
+    let count = BLOCK.min(work.draws - first) as usize;
+    let ev = work.ev;
+    worker.cols.resize(count * ev.layout.len(), 0.0);
+    project_block(
+        work.model,
+        &ev.layout,
+        &work.key,
+        first,
+        count,
+        &mut worker.scratch,
+        &mut worker.cols,
+    )?;
+    worker
+        .acc
+        .add_block(ev, &worker.cols, count, &mut worker.all_met);
+    Ok(count as u64)
 }
 
 /// Simulates draws `first..first + count` and writes their series into `cols`,
 /// series-major (`cols[s * count + j]` for draw `first + j`; `count · layout.len()`
 /// values). Draws are simulated a batch at a time, and each batch is extracted into
 /// its slice of `cols`.
+// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+#[inline(always)]
 fn project_block(
     model: &Model,
     layout: &Layout,
@@ -242,7 +305,12 @@ pub fn accumulate(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(Evaluator, Accumulator)> {
     let (model, ev) = evaluator(scenario, settings.seed)?;
-    let key = run_key(settings.seed);
+    let work = BlockWork {
+        model: &model,
+        ev: &ev,
+        key: run_key(settings.seed),
+        draws: settings.draws,
+    };
     let done = AtomicU64::new(0);
     // Few pieces per thread: each piece keeps its own accumulator (megabytes of sketch
     // bins), and blocks cost alike, so finer splitting only adds merges.
@@ -255,33 +323,14 @@ pub fn accumulate(
         .into_par_iter()
         .with_min_len(min_len)
         .try_fold(
-            || {
-                (
-                    Accumulator::new(&ev),
-                    BlockScratch::new(&model, &ev.layout, CHUNK),
-                    Vec::new(),
-                    Vec::new(),
-                )
-            },
-            |(mut acc, mut scratch, mut cols, mut all_met), b| -> Result<_> {
-                let first = b as u64 * BLOCK;
-                let count = BLOCK.min(settings.draws - first) as usize;
-                cols.resize(count * ev.layout.len(), 0.0);
-                project_block(
-                    &model,
-                    &ev.layout,
-                    &key,
-                    first,
-                    count,
-                    &mut scratch,
-                    &mut cols,
-                )?;
-                acc.add_block(&ev, &cols, count, &mut all_met);
-                progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
-                Ok((acc, scratch, cols, all_met))
+            || Worker::new(&model, &ev),
+            |mut worker, b| -> Result<_> {
+                let count = avx2::add_block_of_draws(&work, b as u64, &mut worker)?;
+                progress(done.fetch_add(count, Ordering::Relaxed) + count);
+                Ok(worker)
             },
         )
-        .map(|r| r.map(|(acc, ..)| acc))
+        .map(|r| r.map(|worker| worker.acc))
         .try_reduce(
             || Accumulator::new(&ev),
             |mut a, b| {

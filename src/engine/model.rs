@@ -405,6 +405,8 @@ impl Model {
     /// d_ij,t^(−θ) that `b` records are kept in the base year and, in their year, as an
     /// index of it. `dest` (K lanes) and `origin` (one lane) are scratch.
     #[allow(clippy::too_many_arguments)]
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
     fn gravity(
         &self,
         b: &mut PathBatch,
@@ -418,21 +420,23 @@ impl Model {
         let k = self.k;
         let g = self.scenario.gravity;
         let decay = &self.regimes[self.regime_of[t]].decay;
-        let (w, bc) = (b.width, b.capacity);
-        // Real output ys_i = Y_s,i · service index + Y_n,i · non-service index.
-        let real_output = |b: &PathBatch, i: usize, o: &mut [f64]| {
-            let at = (i * w + t) * bc;
+        let bc = b.capacity;
+        // Real output ys_i = Y_s,i · service index + Y_n,i · non-service index (a
+        // function rather than a closure, so that it is inlined: see `engine::avx2`).
+        #[inline(always)]
+        fn real_output(m: &Model, b: &PathBatch, i: usize, t: usize, n: usize, o: &mut [f64]) {
+            let at = (i * b.width + t) * b.capacity;
             let service = &b.service_real[at..at + n];
             let rest = &b.non_service_real[at..at + n];
-            let (ws, wn) = (self.base_sva[i], self.base_nsva[i]);
+            let (ws, wn) = (m.base_sva[i], m.base_nsva[i]);
             for ((o, s), r) in o.iter_mut().zip(service).zip(rest) {
                 *o = ws * s + wn * r;
             }
-        };
+        }
         for j in 0..k {
             let mass = &mut dest[j * cap..j * cap + n];
             if self.has_output[j] {
-                real_output(b, j, mass);
+                real_output(self, b, j, t, n, mass);
                 raise(mass, g.destination_exponent);
             } else {
                 mass.fill(0.0);
@@ -445,7 +449,7 @@ impl Model {
                 activity.fill(f64::NAN);
                 continue;
             }
-            real_output(b, i, origin);
+            real_output(self, b, i, t, n, origin);
             raise(origin, g.origin_exponent);
             let hub = self.hub[t * k + i];
             origin.iter_mut().for_each(|o| *o *= hub);
@@ -483,6 +487,8 @@ impl Model {
     /// first reads all its random terms from its own stream, in the order of the
     /// design; the dynamics then run for all `n` draws together, so a draw's path is
     /// the same, to the bit, in any batch.
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
     pub fn simulate(
         &self,
         key: &[u8; 32],
@@ -566,6 +572,8 @@ impl Model {
 
     /// The annual dynamics of the first `n` draws of `ws` (their random terms drawn)
     /// into `b`, each step a loop over draws.
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
     fn dynamics(&self, n: usize, ws: &mut Workspace, b: &mut PathBatch) {
         let s = &self.scenario;
         let (k, c) = (self.k, ws.cap);
