@@ -215,12 +215,16 @@ impl PathBatch {
 }
 
 /// The first `draws` draws of path value `index` of `array` in a batch of `capacity`.
+// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+#[inline(always)]
 fn lane(array: &[f64], index: usize, capacity: usize, draws: usize) -> &[f64] {
     &array[index * capacity..index * capacity + draws]
 }
 
 /// `out[d] = Σ over members of array[(i, t)][d]`, summed in member order from −0 (as
 /// `Iterator::sum` does, so one draw and a batch agree to the bit).
+// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+#[inline(always)]
 fn member_sum(out: &mut [f64], array: &[f64], members: &[usize], t: usize, b: &View) {
     out.fill(-0.0);
     for &i in members {
@@ -241,6 +245,8 @@ struct View<'a> {
 
 impl View<'_> {
     /// The draws of path value (node `i`, year offset `t`) of `array`.
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
     fn at<'b>(&self, array: &'b [f64], i: usize, t: usize) -> &'b [f64] {
         let p = self.paths;
         lane(array, i * p.width + t, p.capacity, self.draws)
@@ -285,6 +291,8 @@ pub fn extract(
 
 /// Series `s` (of entity members `m`) for the draws of `b` into `o`; `tmp` is scratch
 /// of the same length.
+// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+#[inline(always)]
 fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
     let (paths, base_sva, base_nsva) = (b.paths, b.base_sva, b.base_nsva);
     let t = s.t;
