@@ -253,7 +253,7 @@ impl Accumulator {
                 let required_growth = match (t.indicator, rt.base_value) {
                     (Some(ind), _) if ind.is_growth() => Some(t.value),
                     (_, Some(b)) if spec.is_some() && b > 0.0 => {
-                        Some(100.0 * ((t.value / b).powf(1.0 / years) - 1.0))
+                        Some(100.0 * (libm::pow(t.value / b, 1.0 / years) - 1.0))
                     }
                     _ => None,
                 };

@@ -21,8 +21,9 @@ pub fn great_circle_km(a: &NodeInfo, b: &NodeInfo) -> f64 {
     let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
     let dlat = la2 - la1;
     let dlon = (b.lon - a.lon).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlon / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_KM * h.sqrt().asin()
+    let h = libm::sin(dlat / 2.0).powi(2)
+        + libm::cos(la1) * libm::cos(la2) * libm::sin(dlon / 2.0).powi(2);
+    2.0 * EARTH_RADIUS_KM * libm::asin(h.sqrt())
 }
 
 /// Matrix of great-circle distances, km, with zero diagonal.
@@ -62,7 +63,7 @@ fn raw_weights(dist: &Array2<f64>, scheme: WeightScheme) -> (Array2<f64>, Vec<f6
             WeightScheme::InverseDistance { power } => {
                 for j in 0..k {
                     if i != j {
-                        a[[i, j]] = dist[[i, j]].max(1.0).powf(-power);
+                        a[[i, j]] = libm::pow(dist[[i, j]].max(1.0), -power);
                     }
                 }
             }

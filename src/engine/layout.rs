@@ -367,7 +367,7 @@ pub fn cagr_pct(ratio: f64, years: usize) -> f64 {
         1 => ratio,
         2 => ratio.sqrt(),
         4 => ratio.sqrt().sqrt(),
-        n => (ratio.ln() / n as f64).exp(),
+        n => libm::exp(libm::log(ratio) / n as f64),
     };
     100.0 * (root - 1.0)
 }

@@ -10,6 +10,12 @@
 //! whole batch in loops over draws; the block's series then stream, series by series,
 //! into the accumulator. Neither the batch size nor the split of blocks among workers
 //! changes a result.
+//!
+//! Nor does the machine, so that shards may run on any nodes of a cluster: the vector
+//! copies of the hot loops give the same bits ([`avx2`]), and the model's exp, log,
+//! pow, sin, cos and asin come from the `libm` crate rather than the system library,
+//! whose processor-specific variants can differ in the last bit (a test switches
+//! glibc's variants and compares the exact state).
 
 pub mod avx2;
 pub mod layout;

@@ -206,7 +206,7 @@ fn mat_vec_each(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize) {
 /// `x ← x^e` for each value, skipping the power where e = 1 (the usual gravity model).
 fn raise(x: &mut [f64], e: f64) {
     if e != 1.0 {
-        x.iter_mut().for_each(|x| *x = x.powf(e));
+        x.iter_mut().for_each(|x| *x = libm::pow(*x, e));
     }
 }
 
@@ -281,7 +281,7 @@ impl Model {
                     } else {
                         d[[i, j]].max(1.0)
                     };
-                    decay[i * k + j] = dij.powf(-g.distance_decay);
+                    decay[i * k + j] = libm::pow(dij, -g.distance_decay);
                 }
             }
             regime_of.push(regimes.len());
@@ -797,7 +797,7 @@ impl Model {
                     let growth = if ab == 2.0 {
                         ratio.sqrt()
                     } else {
-                        ratio.powf(1.0 / ab)
+                        libm::pow(ratio, 1.0 / ab)
                     } - 1.0;
                     *now = prev
                         * (1.0 + lambda * growth)
