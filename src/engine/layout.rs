@@ -392,6 +392,12 @@ pub fn cagr_pct(ratio: f64, years: usize) -> f64 {
 #[inline(always)]
 pub fn cagr_lanes(o: &mut [f64], years: usize, ratios: &mut [f64]) {
     match years {
+        // The same operations as `cagr_pct`, spelled out so that each is a lane loop.
+        1 => o.iter_mut().for_each(|x| *x = 100.0 * (*x - 1.0)),
+        2 => o.iter_mut().for_each(|x| *x = 100.0 * (x.sqrt() - 1.0)),
+        4 => o
+            .iter_mut()
+            .for_each(|x| *x = 100.0 * (x.sqrt().sqrt() - 1.0)),
         3 => newton_lanes::<3>(o, ratios),
         5 => newton_lanes::<5>(o, ratios),
         6 => newton_lanes::<6>(o, ratios),
