@@ -359,40 +359,25 @@ fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
 }
 
 /// Average annual growth in % per year of a ratio reached over `years` years:
-/// 100 (r^(1/n) − 1). Windows of 1, 2 and 4 years need only square roots. For 3 and 5
-/// to 10 years, a ratio in [1/4, 4] takes [`NEWTON_STEPS`] Newton steps, which use only
-/// IEEE operations and so give the same bits on every machine (and vectorize over a
-/// batch, see [`cagr_lanes`]). Other windows and ratios take exp(ln(r)/n) from `libm`.
-/// Accurate to within a few units in the last place.
-#[inline]
+/// 100 (r^(1/n) − 1), as [`cagr_lanes`] computes it for one draw.
 pub fn cagr_pct(ratio: f64, years: usize) -> f64 {
-    let root = match years {
-        1 => ratio,
-        2 => ratio.sqrt(),
-        4 => ratio.sqrt().sqrt(),
-        n if (3..=10).contains(&n) && in_root_range(ratio) => match n {
-            3 => newton_root::<3>(ratio),
-            5 => newton_root::<5>(ratio),
-            6 => newton_root::<6>(ratio),
-            7 => newton_root::<7>(ratio),
-            8 => newton_root::<8>(ratio),
-            9 => newton_root::<9>(ratio),
-            _ => newton_root::<10>(ratio),
-        },
-        n => libm::exp(libm::log(ratio) / n as f64),
-    };
-    100.0 * (root - 1.0)
+    let (mut o, mut scratch) = ([ratio], [0.0]);
+    cagr_lanes(&mut o, years, &mut scratch);
+    o[0]
 }
 
-/// [`cagr_pct`] of every ratio of `o`, in place, with the same bits; `ratios` is
-/// scratch of the same length. The Newton steps run over all lanes at once (a loop
-/// the compiler vectorizes); lanes whose ratio is outside their range are then
-/// recomputed one by one (rare: a fall to a quarter or a rise to four times the base).
+/// [`cagr_pct`] of every ratio of `o`, in place; `ratios` is scratch of the same
+/// length. Windows of 1, 2 and 4 years need only square roots. For 3 and 5 to 10
+/// years, a ratio in [1/4, 4] takes [`NEWTON_STEPS`] Newton steps, which use only IEEE
+/// operations and so give the same bits on every machine; they run over all lanes at
+/// once (a loop the compiler vectorizes). Other windows, and lanes whose ratio is
+/// outside that range (rare: a fall to a quarter or a rise to four times the base),
+/// take exp(ln(r)/n) from `libm`, lane by lane. Each lane's value depends on its own
+/// ratio only. Accurate to within a few units in the last place.
 // Inlined into both copies of the per-block pipeline (`engine::avx2`).
 #[inline(always)]
 pub fn cagr_lanes(o: &mut [f64], years: usize, ratios: &mut [f64]) {
     match years {
-        // The same operations as `cagr_pct`, spelled out so that each is a lane loop.
         1 => o.iter_mut().for_each(|x| *x = 100.0 * (*x - 1.0)),
         2 => o.iter_mut().for_each(|x| *x = 100.0 * (x.sqrt() - 1.0)),
         4 => o
@@ -405,8 +390,16 @@ pub fn cagr_lanes(o: &mut [f64], years: usize, ratios: &mut [f64]) {
         8 => newton_lanes::<8>(o, ratios),
         9 => newton_lanes::<9>(o, ratios),
         10 => newton_lanes::<10>(o, ratios),
-        n => o.iter_mut().for_each(|x| *x = cagr_pct(*x, n)),
+        n => o
+            .iter_mut()
+            .for_each(|x| *x = 100.0 * (root_by_logs(*x, n) - 1.0)),
     }
+}
+
+/// r^(1/n) as exp(ln(r)/n), from `libm`: for the windows and ratios that
+/// [`newton_root`] does not take.
+fn root_by_logs(r: f64, n: usize) -> f64 {
+    libm::exp(libm::log(r) / n as f64)
 }
 
 /// Ratios whose root [`newton_root`] takes: [1/4, 4] (not NaN).
@@ -447,7 +440,7 @@ fn newton_lanes<const N: usize>(o: &mut [f64], ratios: &mut [f64]) {
     }
     for (x, &r) in o.iter_mut().zip(ratios.iter()) {
         if !in_root_range(r) {
-            *x = cagr_pct(r, N);
+            *x = 100.0 * (root_by_logs(r, N) - 1.0);
         }
     }
 }
@@ -488,9 +481,9 @@ mod tests {
         check::<10>();
     }
 
-    /// The lane version gives the same bits as the scalar one, in range and out of it
-    /// (ratios from 0 to 10, negative, zero, subnormal, infinite, NaN), for windows of
-    /// 1 to 12 years.
+    /// A lane's CAGR does not depend on the other lanes: a batch mixing ratios in range
+    /// and out of it (from 0 to 10, negative, zero, subnormal, infinite, NaN) gives each
+    /// the bits it gets alone, for windows of 1 to 12 years.
     #[test]
     fn cagr_lanes_equal_the_scalar_cagr() {
         let mut ratios: Vec<f64> = (0..400).map(|i| f64::from(i) / 40.0).collect();
@@ -516,6 +509,15 @@ mod tests {
                     x.to_bits() == scalar.to_bits() || (x.is_nan() && scalar.is_nan()),
                     "{years} years, ratio {r}: {x} against {scalar}"
                 );
+                // And the value itself, against the general power (finite r ≥ 0).
+                if *r >= 0.0 && r.is_finite() {
+                    let reference = 100.0 * (libm::pow(*r, 1.0 / years as f64) - 1.0);
+                    let error = (x - reference).abs();
+                    assert!(
+                        error <= 1e-12 * reference.abs().max(1.0),
+                        "{years} years, ratio {r}: {x} against {reference}"
+                    );
+                }
             }
         }
         assert_eq!(cagr_pct(1.0, 5), 0.0);
