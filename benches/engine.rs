@@ -9,10 +9,6 @@
 //!   fixed (M precomputed once).
 //! - `extract`: the series extraction of a batch of 32 simulated paths alone, at the same
 //!   sizes.
-//!
-//! `extract`, `aggregation` and `sketch` call the library's functions directly, so they
-//! time the portable copy (SSE2); a run uses the AVX2 copy where it can
-//! (`engine::avx2`), as do `projection_per_draw` and `full_run`.
 //! - `spatial_multiplier`: a dense inverse M = (I − ρW)⁻¹ alone, at the same K: what
 //!   each draw would cost without the spectral form.
 //! - `rng_floor`: only the random numbers a baseline draw consumes, from the same
@@ -24,6 +20,10 @@
 //!   lognormal draws) into one sketch that stays in cache, and on 260 such columns (of
 //!   other scales and spreads) into 260 sketches, as a block of the accumulator meets
 //!   them.
+//!
+//! `extract`, `aggregation` and `sketch` call the library's functions directly, so they
+//! time the portable copy (SSE2); a run uses the AVX2 copy where it can
+//! (`engine::avx2`), as do `projection_per_draw` and `full_run`.
 //!
 //! Scenarios other than the baseline are written to a temporary folder when the bench
 //! starts; the synthetic nodes come from a fixed-seed generator, so every run

@@ -6,7 +6,7 @@ use xiang::accumulate::{Accumulator, Evaluator};
 use xiang::aggregate::aggregate;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
-use xiang::engine::{RunSettings, simulate};
+use xiang::engine::{BLOCK, RunSettings, simulate};
 use xiang::export::{Exporter, FeasibilityCsv, PlansCsv, SummaryCsv};
 use xiang::results::{RunResults, SUMMARY_PROBS};
 use xiang::run::{run_info, run_scenario};
@@ -271,7 +271,7 @@ fn non_finite_values_are_counted_and_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let scn = load(&uncertain(dir.path())).unwrap();
     let settings = RunSettings {
-        draws: 1000, // three blocks of 256 and one of 232
+        draws: 1000, // with blocks of 256: three full ones and one of 232
         seed: 3,
         threads: 1,
     };
@@ -291,8 +291,9 @@ fn non_finite_values_are_counted_and_left_out() {
         for (b, (block, count)) in draws.blocks().enumerate() {
             let mut block = block.to_vec();
             if corrupt {
-                for &(d, x) in bad.iter().filter(|(d, _)| d / 256 == b) {
-                    block[hit * count + d % 256] = x;
+                let block_len = BLOCK as usize;
+                for &(d, x) in bad.iter().filter(|(d, _)| d / block_len == b) {
+                    block[hit * count + d % block_len] = x;
                 }
             }
             acc.add_block(&ev, &block, count, &mut all_met);
