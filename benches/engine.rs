@@ -11,8 +11,9 @@
 //!   sizes.
 //! - `spatial_multiplier`: a dense inverse M = (I − ρW)⁻¹ alone, at the same K: what
 //!   each draw would cost without the spectral form.
-//! - `rng_floor`: only the random numbers a baseline draw consumes, from the same
-//!   generator (the floor a draw cannot go below without a cheaper generator).
+//! - `rng_floor`: only the random numbers a baseline draw consumes (145 terms, each a
+//!   standard normal here), from the same generator, taken as the engine takes them
+//!   (the floor a draw cannot go below without a cheaper generator).
 //! - `aggregation`: `aggregate` over 10 000 stored baseline draws.
 //! - `full_run`: `run_scenario` on the baseline, 100 000 draws, on 1 and 2 threads
 //!   (pool start, streamed draws, accumulation and results).
@@ -38,37 +39,26 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
+use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
 use xiang::aggregate::aggregate;
 use xiang::engine::avx2::project;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, draw_rng, run_key};
+use xiang::engine::terms::TermSlots;
 use xiang::engine::{BLOCK, BlockScratch, RunSettings, simulate, with_threads};
+use xiang::normal::Ziggurat;
 use xiang::run::{run_info, run_scenario};
 use xiang::scenario::{self, Scenario};
 use xiang::sketch::Sketch;
 
-/// Standard normals one baseline draw consumes (K = 4 nodes, T = 5 years, no impulses),
-/// counted from `Model::simulate` (its random terms, drawn per draw):
-///
-/// - per draw, 7 parameters per node, each one normal (service and non-service trend and
-///   slowdown, employment elasticity, non-service employment trend, logistics
-///   elasticity): 7K = 28;
-/// - per draw, the deflator trend: 1 (ρ is uniform: counted in [`BASELINE_UNIFORMS`]);
-/// - per year, 2K correlated shock normals + 1 price + 2K employment + K logistics
-///   = 5K + 1 = 21, so 21 T = 105.
-///
-/// Total 28 + 1 + 105 = 134. Not counted: the rare extra normals of a truncated normal
-/// rejected outside its range (the logistics elasticity, about 1% of draws), and the jump
-/// size, drawn only in a jump year (probability 0.05 a year, 0.25 normals a draw).
-const BASELINE_NORMALS: usize = 7 * 4 + 1 + (5 * 4 + 1) * 5;
-
-/// Uniforms one baseline draw consumes: ρ ~ U(0, 0.4) once, plus the jump test once a
-/// year: 1 + T = 6.
-const BASELINE_UNIFORMS: usize = 1 + 5;
+/// Random terms of one baseline draw (K = 4 nodes, T = 5 years, no impulses), each with
+/// its own word of the draw's stream (`engine::terms::TermSlots`): 7 parameters per node
+/// (7K = 28), ρ and the deflator trend (2), and per year the jump's uniform and size (2)
+/// and 5K + 1 = 21 standard normal shocks. 28 + 2 + 5 × 23 = 145.
+const BASELINE_TERMS: usize = 7 * 4 + 2 + 5 * (2 + 5 * 4 + 1);
 
 /// Most draws whose paths are extracted together, as the engine's chunks.
 const BATCH: usize = 32;
@@ -343,38 +333,34 @@ fn bench_multiplier(c: &mut Criterion, cases: &Cases) {
     group.finish();
 }
 
-/// The random numbers of one baseline draw, from the engine's own per-draw stream.
+/// The random numbers of one baseline draw, taken as the engine takes them: its terms'
+/// words at once from the draw's stream, each made a standard normal by the ziggurat's
+/// fast path, the rare rejected one finished with further words. (The engine makes 11
+/// of the 145 uniform or fixed instead, which costs less.)
 fn bench_rng_floor(c: &mut Criterion, cases: &Cases) {
     let s = &cases.cases[0].1;
-    assert!(
-        s.impulses.is_empty(),
-        "the baseline's count of normals assumes no impulses"
-    );
+    let slots = TermSlots::new(s.nodes.len(), s.impulses.len(), s.years());
+    assert_eq!(slots.len(), BASELINE_TERMS, "the baseline's count of terms");
     let key = run_key(s.seed);
+    let zig = Ziggurat::get();
     let mut group = c.benchmark_group("rng_floor");
     group.throughput(Throughput::Elements(1));
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
     let mut draw = 0u64;
-    group.bench_function(
-        format!("baseline_{BASELINE_NORMALS}_normals_{BASELINE_UNIFORMS}_uniforms"),
-        |b| {
-            b.iter(|| {
-                let mut rng = draw_rng(&key, draw);
-                let mut acc = 0.0f64;
-                for _ in 0..BASELINE_NORMALS {
-                    let z: f64 = StandardNormal.sample(&mut rng);
-                    acc += z;
-                }
-                for _ in 0..BASELINE_UNIFORMS {
-                    let u: f64 = rng.random();
-                    acc += u;
-                }
-                draw += 1;
-                black_box(acc)
-            })
-        },
-    );
+    let mut words = vec![[0u8; 8]; BASELINE_TERMS];
+    group.bench_function(format!("baseline_{BASELINE_TERMS}_normals"), |b| {
+        b.iter(|| {
+            let mut stream = draw_rng(&key, draw);
+            stream.fill_words(&mut words);
+            let mut acc = 0.0f64;
+            for w in &words {
+                acc += zig.from_word(u64::from_le_bytes(*w), &mut stream);
+            }
+            draw += 1;
+            black_box(acc)
+        })
+    });
     group.finish();
 }
 

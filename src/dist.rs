@@ -5,7 +5,8 @@
 //! type keeps the engine free of parsing and lets validation state each contract once.
 
 use rand::Rng;
-use rand_distr::{Distribution, StandardNormal};
+
+use crate::normal::{self, Ziggurat};
 
 /// A validated parameter distribution (values in model units, e.g. fractions per year).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,28 +51,35 @@ impl Dist {
         }
     }
 
-    /// Draws one value. Truncation is by rejection (at most 64 tries, then the draw is
-    /// clamped to the range), so the number of random numbers used depends only on the
-    /// stream, keeping draws reproducible.
-    // Inlined: about 30 calls a draw, which the compiler left out of line.
-    #[inline(always)]
+    /// Draws one value: [`Dist::sample_from`] the stream's next word.
+    #[inline]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        let word = rng.next_u64();
+        self.sample_from(word, rng)
+    }
+
+    /// Draws one value starting from the 64-bit word `word`, reading further words from
+    /// `rng` only where needed. Every law takes its first word, a fixed value included,
+    /// so a parameter's law never shifts the words of the terms after it. A uniform is
+    /// `low + (high − low) u` with u the word's top 53 bits in [0, 1). A normal is
+    /// `mean + sd z` with z from the ziggurat ([`crate::normal`]), which reads more
+    /// words for about one value in 80; truncation is by rejection, with a new z from
+    /// the stream, at most 64 tries in all, then the last value is clamped to the range
+    /// (validation keeps the range's probability far from that).
+    pub fn sample_from<R: Rng + ?Sized>(&self, word: u64, rng: &mut R) -> f64 {
         match *self {
             Dist::Fixed(v) => v,
+            Dist::Uniform { low, high } => low + (high - low) * normal::unit(word),
             Dist::Normal { mean, sd, min, max } => {
-                let mut x = mean;
-                for _ in 0..64 {
-                    let z: f64 = StandardNormal.sample(rng);
-                    x = mean + sd * z;
+                let zig = Ziggurat::get();
+                let mut x = mean + sd * zig.from_word(word, rng);
+                for _ in 1..64 {
                     if x >= min && x <= max {
                         return x;
                     }
+                    x = mean + sd * normal::sample(rng);
                 }
                 x.clamp(min, max)
-            }
-            Dist::Uniform { low, high } => {
-                let u: f64 = rand::RngExt::random(rng);
-                low + (high - low) * u
             }
         }
     }

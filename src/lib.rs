@@ -19,6 +19,7 @@ pub mod error;
 pub mod export;
 pub mod hash;
 pub mod indicator;
+pub mod normal;
 pub mod report;
 pub mod result_files;
 pub mod results;

@@ -20,7 +20,7 @@ use crate::run::{input_files, observed, run_info};
 use crate::scenario::{self, Scenario};
 
 /// Version of the partial-file format.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// A shard's partial aggregate, as saved to a JSON file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

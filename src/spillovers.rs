@@ -10,7 +10,8 @@
 //! 1/(1 − ρ). Where links change distances from a given year, each spatial set-up is
 //! reported from the year it starts.
 
-use crate::engine::model::{draw_rng, run_key};
+use crate::engine::model::run_key;
+use crate::engine::terms::{TermLaws, TermSlots};
 use crate::error::Result;
 use crate::export::format_number;
 use crate::scenario::Scenario;
@@ -36,8 +37,8 @@ pub struct Effect {
 }
 
 /// The effects of every origin on every node, for each spatial set-up, over `draws`
-/// draws of ρ (one draw when ρ is fixed). ρ is drawn from stream d of the run key of
-/// `seed`, so the figures are reproducible.
+/// draws of ρ (one draw when ρ is fixed). ρ is the one draw d of a run with `seed`
+/// takes, so the figures are reproducible and match the run's.
 pub fn spillovers(scenario: &Scenario, draws: u64, seed: u64) -> Result<Vec<Effect>> {
     let k = scenario.nodes.len();
     let great_circle = spatial::distance_matrix(&scenario.nodes);
@@ -47,8 +48,10 @@ pub fn spillovers(scenario: &Scenario, draws: u64, seed: u64) -> Result<Vec<Effe
     } else {
         draws.max(1)
     };
+    let slots = TermSlots::new(k, scenario.impulses.len(), scenario.years());
+    let laws = TermLaws::new(scenario, slots);
     let rhos: Vec<f64> = (0..draws)
-        .map(|d| scenario.rho.sample(&mut draw_rng(&key, d)))
+        .map(|d| laws.values_of(&key, d)[slots.rho()])
         .collect();
     // The set-ups: the base year's, then each year links change it.
     let mut setups: Vec<(i32, ndarray::Array2<f64>)> = Vec::new();

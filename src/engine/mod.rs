@@ -20,6 +20,8 @@
 pub mod avx2;
 pub mod layout;
 pub mod model;
+pub mod stream;
+pub mod terms;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

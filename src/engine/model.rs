@@ -19,11 +19,12 @@
 
 use nalgebra::DMatrix;
 use ndarray::Array2;
+use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
-use rand_distr::{Distribution, StandardNormal};
 
 use super::layout::{Layout, PathBatch};
+use super::stream::DrawStream;
+use super::terms::{TermLaws, TermScratch, TermSlots};
 use crate::error::{Error, Result};
 use crate::indicator::BaseQuantity;
 use crate::scenario::{ObservedKind, Scenario, Sector};
@@ -42,10 +43,8 @@ pub fn run_key(seed: u64) -> [u8; 32] {
 
 /// The random stream of draw `draw` of a run with key `key`: ChaCha8 with the draw index
 /// as stream id, so streams of different draws never overlap.
-pub fn draw_rng(key: &[u8; 32], draw: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::from_seed(*key);
-    rng.set_stream(draw);
-    rng
+pub fn draw_rng(key: &[u8; 32], draw: u64) -> DrawStream {
+    DrawStream::new(key, draw)
 }
 
 /// Everything fixed across draws, precomputed from a scenario.
@@ -77,6 +76,10 @@ pub struct Model {
     fixed_jump: Vec<f64>,
     /// Observations per year offset t (index t − 1): (node, kind, value).
     observed: Vec<Vec<(usize, ObservedKind, f64)>>,
+    /// Where each random term of a draw lies.
+    slots: TermSlots,
+    /// The law of each random term.
+    laws: TermLaws,
 }
 
 /// The spatial set-up in force over some years: how deviations spread, gravity decay.
@@ -108,27 +111,16 @@ enum Spread {
 #[derive(Debug, Clone)]
 pub struct Workspace {
     cap: usize,
-    /// Trend growth μ (fraction a year): 2K lanes, service nodes then non-service.
-    mu: Vec<f64>,
-    /// Yearly change δ of the trend: 2K lanes.
-    delta: Vec<f64>,
-    /// Employment elasticity η: K lanes.
-    eta: Vec<f64>,
-    /// Non-service employment trend (fraction a year): K lanes.
-    en_trend: Vec<f64>,
-    /// Logistics elasticity λ: K lanes.
-    lambda: Vec<f64>,
-    /// Deflator trend π: one lane.
-    pi: Vec<f64>,
-    /// Size of each policy impulse: one lane per impulse.
-    impulse: Vec<f64>,
+    /// Every random term of the draw (parameters, then each year's shocks), a lane per
+    /// term, placed by [`TermSlots`].
+    terms: Vec<f64>,
+    /// One draw's scratch for its terms.
+    term_scratch: TermScratch,
     /// Per regime, each draw's part of the multiplier: K lanes of 1/(1 − ρλ) for a
     /// spectral regime, K² lanes of M (row-major) for a general one, none for a fixed one.
     m: Vec<Vec<f64>>,
     /// One draw's part of the multiplier, before it is spread into lanes.
     m_draw: Vec<f64>,
-    /// The random terms of every projected year, [`YearSlots::width`] lanes a year.
-    shocks: Vec<f64>,
     /// Persistent deviations e: 2K lanes.
     e: Vec<f64>,
     /// Deviations before propagation: 2K lanes.
@@ -146,39 +138,8 @@ pub struct Workspace {
     origin: Vec<f64>,
     /// Price change (fraction): one lane.
     price: Vec<f64>,
-}
-
-/// Where one projected year's random terms lie among its lanes, for K nodes: the 2K
-/// shocks z, the jump (fixed part included), the price shock, the employment shocks
-/// of each sector (K each) and the logistics shocks (K), in the order a draw's stream
-/// yields them.
-#[derive(Debug, Clone, Copy)]
-struct YearSlots {
-    k: usize,
-}
-
-impl YearSlots {
-    fn z(self, a: usize) -> usize {
-        a
-    }
-    fn jump(self) -> usize {
-        2 * self.k
-    }
-    fn price(self) -> usize {
-        2 * self.k + 1
-    }
-    fn employment(self, i: usize) -> usize {
-        2 * self.k + 2 + i
-    }
-    fn non_service_employment(self, i: usize) -> usize {
-        3 * self.k + 2 + i
-    }
-    fn logistics(self, i: usize) -> usize {
-        4 * self.k + 2 + i
-    }
-    fn width(self) -> usize {
-        5 * self.k + 2
-    }
+    /// The year's common jump (fixed part included): one lane.
+    jump: Vec<f64>,
 }
 
 /// Lanes `at − 1` (read) and `at` (written) of a batch array: a node's previous year
@@ -337,6 +298,7 @@ impl Model {
                 at
             })
             .collect();
+        let slots = TermSlots::new(k, s.impulses.len(), years);
         Ok(Model {
             observed,
             k,
@@ -354,6 +316,8 @@ impl Model {
             hub,
             has_output,
             fixed_jump,
+            slots,
+            laws: TermLaws::new(s, slots),
         })
     }
 
@@ -363,13 +327,8 @@ impl Model {
         let lanes = |count: usize| vec![0.0; count * cap];
         Workspace {
             cap,
-            mu: lanes(2 * k),
-            delta: lanes(2 * k),
-            eta: lanes(k),
-            en_trend: lanes(k),
-            lambda: lanes(k),
-            pi: lanes(1),
-            impulse: lanes(self.scenario.impulses.len()),
+            terms: lanes(self.slots.len()),
+            term_scratch: TermScratch::new(&self.laws),
             m: self
                 .regimes
                 .iter()
@@ -380,7 +339,6 @@ impl Model {
                 })
                 .collect(),
             m_draw: vec![0.0; k],
-            shocks: lanes(self.years * YearSlots { k }.width()),
             e: lanes(2 * k),
             dev: lanes(2 * k),
             g: lanes(2 * k),
@@ -390,6 +348,7 @@ impl Model {
             destination_mass: lanes(k),
             origin: lanes(1),
             price: lanes(1),
+            jump: lanes(1),
         }
     }
 
@@ -508,29 +467,17 @@ impl Model {
         Ok(())
     }
 
-    /// Every random term of draw `draw` into lane position `d` of `ws`: the
-    /// parameters, then year by year the shocks, the jump, the price shock, the
-    /// employment shocks and the logistics shocks. Fails only where I − ρW is singular.
+    /// Every random term of draw `draw` into lane position `d` of `ws` (see
+    /// [`TermSlots`] for their order), and the draw's part of the spatial multiplier.
+    /// Fails only where I − ρW is singular.
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
     fn draw_randoms(&self, key: &[u8; 32], draw: u64, d: usize, ws: &mut Workspace) -> Result<()> {
-        let s = &self.scenario;
-        let (k, c) = (self.k, ws.cap);
-        let mut rng = draw_rng(key, draw);
-
-        // Parameters drawn once per draw.
-        for (i, p) in s.params.iter().enumerate() {
-            ws.mu[i * c + d] = p.service_trend.sample(&mut rng);
-            ws.delta[i * c + d] = p.service_slowdown.sample(&mut rng);
-            ws.mu[(k + i) * c + d] = p.non_service_trend.sample(&mut rng);
-            ws.delta[(k + i) * c + d] = p.non_service_slowdown.sample(&mut rng);
-            ws.eta[i * c + d] = p.employment_elasticity.sample(&mut rng);
-            ws.en_trend[i * c + d] = p.non_service_employment_trend.sample(&mut rng);
-            ws.lambda[i * c + d] = p.logistics_elasticity.sample(&mut rng);
-        }
-        let rho = s.rho.sample(&mut rng);
-        ws.pi[d] = s.deflator_trend.sample(&mut rng);
-        for (x, imp) in s.impulses.iter().enumerate() {
-            ws.impulse[x * c + d] = imp.size.sample(&mut rng);
-        }
+        let c = ws.cap;
+        let mut stream = draw_rng(key, draw);
+        self.laws
+            .draw(&mut stream, &mut ws.term_scratch, &mut ws.terms, c, d);
+        let rho = ws.terms[self.slots.rho() * c + d];
         for (regime, m) in self.regimes.iter().zip(&mut ws.m) {
             match &regime.spread {
                 Spread::Fixed(_) => {}
@@ -546,28 +493,6 @@ impl Model {
                         m[ij * c + d] = *v;
                     }
                 }
-            }
-        }
-
-        let slots = YearSlots { k };
-        for t in 1..=self.years {
-            let at = |slot: usize| ((t - 1) * slots.width() + slot) * c + d;
-            for a in 0..2 * k {
-                ws.shocks[at(slots.z(a))] = StandardNormal.sample(&mut rng);
-            }
-            let jump_u: f64 = rng.random();
-            let mut jump = self.fixed_jump[t - 1];
-            if jump_u < s.shocks.jump_probability {
-                jump += s.shocks.jump_size.sample(&mut rng);
-            }
-            ws.shocks[at(slots.jump())] = jump;
-            ws.shocks[at(slots.price())] = StandardNormal.sample(&mut rng);
-            for i in 0..k {
-                ws.shocks[at(slots.employment(i))] = StandardNormal.sample(&mut rng);
-                ws.shocks[at(slots.non_service_employment(i))] = StandardNormal.sample(&mut rng);
-            }
-            for i in 0..k {
-                ws.shocks[at(slots.logistics(i))] = StandardNormal.sample(&mut rng);
             }
         }
         Ok(())
@@ -613,20 +538,17 @@ impl Model {
         let ab = s.gravity.origin_exponent + s.gravity.destination_exponent;
         let phi = s.shocks.persistence;
         let n2 = 2 * k;
-        let slots = YearSlots { k };
+        let slots = self.slots;
+        let terms = &ws.terms;
 
         for t in 1..=self.years {
             let year = s.base_year + t as i32;
-            let shock = |slot: usize| {
-                let at = ((t - 1) * slots.width() + slot) * c;
-                at..at + n
-            };
             // 1. Correlated shocks u = D L z; 2. persistence e = φ e + u.
             for a in 0..n2 {
                 let lz = &mut ws.dev[lane(a)];
                 lz.fill(-0.0);
                 for (z, l) in self.chol[a * n2..=a * n2 + a].iter().enumerate() {
-                    for (o, z) in lz.iter_mut().zip(&ws.shocks[shock(slots.z(z))]) {
+                    for (o, z) in lz.iter_mut().zip(&terms[lane(slots.z(t, z))]) {
                         *o += l * z;
                     }
                 }
@@ -635,9 +557,17 @@ impl Model {
                     *e = phi * *e + vol * lz;
                 }
             }
-            // 3. Rare common jump (drawn with the random terms), plus any fixed jump;
+            // 3. Rare common jump, plus any fixed jump;
             // 4. deviations: impulses + persistent shocks + jump × exposure.
-            let jump = &ws.shocks[shock(slots.jump())];
+            let (p_jump, fixed) = (s.shocks.jump_probability, self.fixed_jump[t - 1]);
+            let jump = &mut ws.jump[..n];
+            let draws = terms[lane(slots.jump_uniform(t))]
+                .iter()
+                .zip(&terms[lane(slots.jump_size(t))]);
+            for (j, (u, size)) in jump.iter_mut().zip(draws) {
+                *j = if *u < p_jump { fixed + size } else { fixed };
+            }
+            let jump = &ws.jump[..n];
             for (i, p) in s.params.iter().enumerate() {
                 for (at, exposure) in [
                     (i, p.service_jump_exposure),
@@ -655,7 +585,10 @@ impl Model {
                         Sector::Service => imp.node,
                         Sector::NonService => k + imp.node,
                     };
-                    for (dev, size) in ws.dev[lane(at)].iter_mut().zip(&ws.impulse[lane(x)]) {
+                    for (dev, size) in ws.dev[lane(at)]
+                        .iter_mut()
+                        .zip(&terms[lane(slots.impulse(x))])
+                    {
                         *dev += size;
                     }
                 }
@@ -676,7 +609,9 @@ impl Model {
                 }
                 for i in 0..k {
                     let g = g[i * c..i * c + n].iter_mut();
-                    let trend = ws.mu[lane(off + i)].iter().zip(&ws.delta[lane(off + i)]);
+                    let trend = terms[lane(slots.mu(off + i))]
+                        .iter()
+                        .zip(&terms[lane(slots.delta(off + i))]);
                     for (g, (mu, delta)) in g.zip(trend) {
                         *g += mu + delta * trend_years;
                     }
@@ -686,8 +621,8 @@ impl Model {
             let price = &mut ws.price[..n];
             for ((p, pi), z) in price
                 .iter_mut()
-                .zip(&ws.pi[..n])
-                .zip(&ws.shocks[shock(slots.price())])
+                .zip(&terms[lane(slots.pi())])
+                .zip(&terms[lane(slots.price(t))])
             {
                 *p = pi + s.deflator_volatility * z;
             }
@@ -763,14 +698,14 @@ impl Model {
             for (i, p) in s.params.iter().enumerate() {
                 let at = i * w + t;
                 let (prev, now) = year_step(&mut b.service_emp, at, bc, n);
-                let drivers = ws.eta[lane(i)].iter().zip(&ws.g[lane(i)]);
-                let v = &ws.shocks[shock(slots.employment(i))];
+                let drivers = terms[lane(slots.eta(i))].iter().zip(&ws.g[lane(i)]);
+                let v = &terms[lane(slots.employment(t, i))];
                 for (((now, prev), (eta, g)), v) in now.iter_mut().zip(prev).zip(drivers).zip(v) {
                     *now = prev * (1.0 + eta * g + p.employment_volatility * v);
                 }
                 let (prev, now) = year_step(&mut b.non_service_emp, at, bc, n);
-                let v = &ws.shocks[shock(slots.non_service_employment(i))];
-                let trend = &ws.en_trend[lane(i)];
+                let v = &terms[lane(slots.non_service_employment(t, i))];
+                let trend = &terms[lane(slots.en_trend(i))];
                 for (((now, prev), trend), v) in now.iter_mut().zip(prev).zip(trend).zip(v) {
                     *now = prev * (1.0 + trend + p.non_service_employment_volatility * v);
                 }
@@ -788,8 +723,8 @@ impl Model {
             for (i, p) in s.params.iter().enumerate() {
                 let (prev, now) = year_step(&mut b.logistics, i * w + t, bc, n);
                 let activity = ws.gravity[lane(i)].iter().zip(&ws.gravity_prev[lane(i)]);
-                let drivers = ws.lambda[lane(i)].iter().zip(&ws.price[..n]);
-                let xi = &ws.shocks[shock(slots.logistics(i))];
+                let drivers = terms[lane(slots.lambda(i))].iter().zip(&ws.price[..n]);
+                let xi = &terms[lane(slots.logistics(t, i))];
                 for (((now, prev), (a, a_prev)), ((lambda, price), xi)) in
                     now.iter_mut().zip(prev).zip(activity).zip(drivers.zip(xi))
                 {

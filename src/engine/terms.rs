@@ -1,0 +1,452 @@
+//! The random terms of a draw: where each lies in the draw's stream and in the
+//! workspace, and how all of them are computed from the stream at once.
+//!
+//! Rationale: every random term of a draw (each uncertain parameter, then year by year
+//! each shock) owns one 64-bit word of the draw's stream, at a fixed position: term
+//! `j` starts from word `j`. What a term needs beyond its word (a ziggurat or a
+//! truncation rejecting its first value, about one normal in 80) comes from the words
+//! after all the terms' own, in term order. So the terms' values are computed from
+//! their words in one loop with no data-dependent reads, which the compiler
+//! vectorizes, and a handful are then finished one by one.
+//!
+//! Fixed positions also mean that a term's value does not depend on the other terms'
+//! laws: making one parameter uncertain, or fixing it, leaves every other term of every
+//! draw as it was, but for the rare term that needs more than its own word. Impulses
+//! come last, so adding one moves nothing else either (but those rare terms: the extra
+//! words start one later). Scenarios with the same nodes and
+//! years, run with the same seed, thus share their random numbers (common random
+//! numbers), which sharpens their comparison.
+
+use super::model::draw_rng;
+use super::stream::DrawStream;
+use crate::dist::Dist;
+use crate::normal::{Ziggurat, unit};
+use crate::scenario::Scenario;
+
+/// The position of each random term of a draw, in stream order. First the general
+/// terms, each with its own law: the parameters drawn once (trend growth μ and its
+/// yearly change δ for the 2K node-sectors, service then non-service; the employment
+/// elasticity η, the non-service employment trend and the logistics elasticity λ for
+/// the K nodes; ρ; the deflator trend π) and each projected year's common jump (its
+/// uniform, then its size). Then the standard normal shocks, year by year: the 2K
+/// shocks z, the price shock, the K service and the K non-service employment shocks and
+/// the K logistics shocks. Last, each impulse's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermSlots {
+    k: usize,
+    impulses: usize,
+    years: usize,
+}
+
+impl TermSlots {
+    /// The terms of a scenario with `k` nodes, `impulses` impulses and `years`
+    /// projected years.
+    pub fn new(k: usize, impulses: usize, years: usize) -> TermSlots {
+        TermSlots { k, impulses, years }
+    }
+
+    /// Trend growth μ of node-sector `a` (service nodes, then non-service).
+    pub fn mu(self, a: usize) -> usize {
+        a
+    }
+    /// Yearly change δ of the trend of node-sector `a`.
+    pub fn delta(self, a: usize) -> usize {
+        2 * self.k + a
+    }
+    /// Employment elasticity η of node `i`.
+    pub fn eta(self, i: usize) -> usize {
+        4 * self.k + i
+    }
+    /// Non-service employment trend of node `i`.
+    pub fn en_trend(self, i: usize) -> usize {
+        5 * self.k + i
+    }
+    /// Logistics elasticity λ of node `i`.
+    pub fn lambda(self, i: usize) -> usize {
+        6 * self.k + i
+    }
+    /// Spillover strength ρ.
+    pub fn rho(self) -> usize {
+        7 * self.k
+    }
+    /// Deflator trend π.
+    pub fn pi(self) -> usize {
+        7 * self.k + 1
+    }
+    /// The uniform that decides whether the common jump occurs in projected year `t`
+    /// (1-based).
+    pub fn jump_uniform(self, t: usize) -> usize {
+        7 * self.k + 2 + 2 * (t - 1)
+    }
+    /// The common jump's size in year `t` (used only if the jump occurs).
+    pub fn jump_size(self, t: usize) -> usize {
+        self.jump_uniform(t) + 1
+    }
+    /// Number of general terms, each with its own law; the standard normal shocks
+    /// follow them.
+    pub fn general(self) -> usize {
+        7 * self.k + 2 + 2 * self.years
+    }
+    /// Number of standard normal shocks.
+    pub fn standard(self) -> usize {
+        self.years * (5 * self.k + 1)
+    }
+    /// First standard normal shock of year `t`.
+    fn year(self, t: usize) -> usize {
+        self.general() + (t - 1) * (5 * self.k + 1)
+    }
+    /// Shock z `a` of year `t` (node-sectors as for μ).
+    pub fn z(self, t: usize, a: usize) -> usize {
+        self.year(t) + a
+    }
+    /// The price shock of year `t`.
+    pub fn price(self, t: usize) -> usize {
+        self.year(t) + 2 * self.k
+    }
+    /// The service employment shock of node `i` in year `t`.
+    pub fn employment(self, t: usize, i: usize) -> usize {
+        self.year(t) + 2 * self.k + 1 + i
+    }
+    /// The non-service employment shock of node `i` in year `t`.
+    pub fn non_service_employment(self, t: usize, i: usize) -> usize {
+        self.year(t) + 3 * self.k + 1 + i
+    }
+    /// The logistics shock of node `i` in year `t`.
+    pub fn logistics(self, t: usize, i: usize) -> usize {
+        self.year(t) + 4 * self.k + 1 + i
+    }
+    /// Size of impulse `x`.
+    pub fn impulse(self, x: usize) -> usize {
+        self.general() + self.standard() + x
+    }
+    /// Number of terms of a draw.
+    pub fn len(self) -> usize {
+        self.general() + self.standard() + self.impulses
+    }
+    /// Whether a draw has no random terms (never: ρ and π are terms).
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The laws of a draw's terms: one per general term and per impulse, standard normal
+/// for the shocks between them.
+#[derive(Debug, Clone)]
+pub struct TermLaws {
+    general: Vec<Dist>,
+    standard: usize,
+    impulses: Vec<Dist>,
+}
+
+impl TermLaws {
+    /// The laws of the terms of `scenario`, placed by `slots`.
+    pub fn new(scenario: &Scenario, slots: TermSlots) -> TermLaws {
+        let s = scenario;
+        let k = s.nodes.len();
+        let mut general = vec![Dist::Fixed(0.0); slots.general()];
+        for (i, p) in s.params.iter().enumerate() {
+            general[slots.mu(i)] = p.service_trend;
+            general[slots.mu(k + i)] = p.non_service_trend;
+            general[slots.delta(i)] = p.service_slowdown;
+            general[slots.delta(k + i)] = p.non_service_slowdown;
+            general[slots.eta(i)] = p.employment_elasticity;
+            general[slots.en_trend(i)] = p.non_service_employment_trend;
+            general[slots.lambda(i)] = p.logistics_elasticity;
+        }
+        general[slots.rho()] = s.rho;
+        general[slots.pi()] = s.deflator_trend;
+        for t in 1..=s.years() {
+            general[slots.jump_uniform(t)] = Dist::Uniform {
+                low: 0.0,
+                high: 1.0,
+            };
+            general[slots.jump_size(t)] = s.shocks.jump_size;
+        }
+        TermLaws {
+            general,
+            standard: slots.standard(),
+            impulses: s.impulses.iter().map(|imp| imp.size).collect(),
+        }
+    }
+
+    /// Number of terms.
+    pub fn len(&self) -> usize {
+        self.general.len() + self.standard + self.impulses.len()
+    }
+
+    /// Every term of draw `draw` of the run with key `key`, in term order: the values
+    /// the engine draws, for figures computed outside it (the spillover table's ρ).
+    pub fn values_of(&self, key: &[u8; 32], draw: u64) -> Vec<f64> {
+        let mut values = vec![0.0; self.len()];
+        let mut scratch = TermScratch::new(self);
+        self.draw(&mut draw_rng(key, draw), &mut scratch, &mut values, 1, 0);
+        values
+    }
+
+    /// Whether there are no terms.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of every term of the draw whose stream is `stream` (not yet read),
+    /// into position `d` of its lane of `lanes` (a lane of `cap` values per term).
+    /// Each value is what [`Dist::sample_from`] gives from the term's own word, reading
+    /// any further words from the stream after all the terms' own, in term order.
+    // Kept out of line: inlined into the block pipeline, its loops lost their
+    // registers to the pipeline's state.
+    #[inline(never)]
+    pub fn draw(
+        &self,
+        stream: &mut DrawStream,
+        scratch: &mut TermScratch,
+        lanes: &mut [f64],
+        cap: usize,
+        d: usize,
+    ) {
+        let TermScratch {
+            words,
+            values,
+            rejected,
+        } = scratch;
+        let (n, g, st) = (self.len(), self.general.len(), self.standard);
+        let (words, values) = (&mut words[..n], &mut values[..n]);
+        stream.fill_words(words);
+        let zig = Ziggurat::get();
+        // General terms, each finished at once: they come first in term order.
+        general_terms(zig, &self.general, &words[..g], &mut values[..g], stream);
+        // Standard normals: the fast path for all, noting the rejected ones.
+        let mut count = 0;
+        let standard = values[g..g + st].iter_mut().zip(&words[g..g + st]);
+        for (j, (value, word)) in standard.enumerate() {
+            let (z, accepted) = zig.fast(u64::from_le_bytes(*word));
+            *value = z;
+            rejected[count] = j;
+            count += usize::from(!accepted);
+        }
+        for &j in &rejected[..count] {
+            values[g + j] = zig.finish(u64::from_le_bytes(words[g + j]), stream);
+        }
+        // Impulse sizes, last.
+        general_terms(
+            zig,
+            &self.impulses,
+            &words[g + st..],
+            &mut values[g + st..],
+            stream,
+        );
+        for (lane, value) in lanes.chunks_exact_mut(cap).zip(values.iter()) {
+            lane[d] = *value;
+        }
+    }
+}
+
+/// Terms with their own laws, each from its word and, where its first value is not
+/// kept, the stream's next words: [`Dist::sample_from`], with the common cases inline.
+#[inline(always)]
+fn general_terms(
+    zig: &Ziggurat,
+    dists: &[Dist],
+    words: &[[u8; 8]],
+    values: &mut [f64],
+    stream: &mut DrawStream,
+) {
+    for ((value, dist), word) in values.iter_mut().zip(dists).zip(words) {
+        let word = u64::from_le_bytes(*word);
+        *value = match *dist {
+            Dist::Fixed(v) => v,
+            Dist::Uniform { low, high } => low + (high - low) * unit(word),
+            Dist::Normal { mean, sd, min, max } => match zig.fast(word) {
+                (z, true) if (min..=max).contains(&(mean + sd * z)) => mean + sd * z,
+                _ => dist.sample_from(word, stream),
+            },
+        };
+    }
+}
+
+/// A draw's scratch for [`TermLaws::draw`]: its terms' own words and values, and the
+/// standard normals whose fast path rejected them.
+#[derive(Debug, Clone)]
+pub struct TermScratch {
+    /// The terms' own words, as the generator's little-endian bytes.
+    words: Vec<[u8; 8]>,
+    values: Vec<f64>,
+    rejected: Vec<usize>,
+}
+
+impl TermScratch {
+    /// Room for the terms of `laws`.
+    pub fn new(laws: &TermLaws) -> TermScratch {
+        TermScratch {
+            words: vec![[0; 8]; laws.len()],
+            values: vec![0.0; laws.len()],
+            rejected: vec![0; laws.standard],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::ChaCha8Rng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn laws(general: Vec<Dist>, standard: usize, impulses: Vec<Dist>) -> TermLaws {
+        TermLaws {
+            general,
+            standard,
+            impulses,
+        }
+    }
+
+    /// Every term of draw `draw` through `TermLaws::draw`, lane by lane.
+    fn drawn(laws: &TermLaws, key: &[u8; 32], draw: u64) -> Vec<f64> {
+        let cap = 3;
+        let mut lanes = vec![f64::NAN; laws.len() * cap];
+        let mut scratch = TermScratch::new(laws);
+        let mut stream = DrawStream::new(key, draw);
+        laws.draw(&mut stream, &mut scratch, &mut lanes, cap, 1);
+        lanes.iter().skip(1).step_by(cap).copied().collect()
+    }
+
+    /// The same terms one at a time, straight from ChaCha8: each from its own word,
+    /// any further words from those after all the terms' own.
+    fn one_at_a_time(laws: &TermLaws, key: &[u8; 32], draw: u64) -> Vec<f64> {
+        let mut rng = ChaCha8Rng::from_seed(*key);
+        rng.set_stream(draw);
+        let words: Vec<u64> = (0..laws.len()).map(|_| rng.next_u64()).collect();
+        let zig = Ziggurat::get();
+        let (general, rest) = words.split_at(laws.general.len());
+        let (standard, impulses) = rest.split_at(laws.standard);
+        let mut values: Vec<f64> = laws
+            .general
+            .iter()
+            .zip(general)
+            .map(|(dist, &w)| dist.sample_from(w, &mut rng))
+            .collect();
+        values.extend(standard.iter().map(|&w| zig.from_word(w, &mut rng)));
+        for (dist, &w) in laws.impulses.iter().zip(impulses) {
+            values.push(dist.sample_from(w, &mut rng));
+        }
+        values
+    }
+
+    #[test]
+    fn terms_are_those_drawn_one_at_a_time() {
+        let narrow = Dist::Normal {
+            mean: 0.0,
+            sd: 1.0,
+            min: 0.5,
+            max: 0.7,
+        };
+        let general = vec![
+            Dist::Fixed(0.25),
+            narrow,
+            Dist::Uniform {
+                low: -1.0,
+                high: 3.0,
+            },
+            Dist::Normal {
+                mean: 0.07,
+                sd: 0.01,
+                min: f64::NEG_INFINITY,
+                max: f64::INFINITY,
+            },
+            narrow,
+        ];
+        let laws = laws(general, 130, vec![narrow, Dist::Fixed(1.0)]);
+        let key = [11u8; 32];
+        let mut clamped = 0;
+        for draw in 0..2_000 {
+            let got = drawn(&laws, &key, draw);
+            let want = one_at_a_time(&laws, &key, draw);
+            assert_eq!(got.len(), want.len());
+            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g.to_bits(), w.to_bits(), "draw {draw}, term {j}");
+            }
+            assert!(got[1] >= 0.5 && got[1] <= 0.7);
+            clamped += usize::from(got[1] == 0.5 || got[1] == 0.7);
+        }
+        // The narrow range keeps a value in 6.7% of tries: most draws read further
+        // words, and about 1% run out of tries and are clamped.
+        assert!(clamped > 0, "no draw exhausted its tries");
+    }
+
+    #[test]
+    fn a_parameter_law_or_an_impulse_moves_no_other_term() {
+        let key = [2u8; 32];
+        let uncertain = laws(
+            vec![
+                Dist::Fixed(0.1),
+                Dist::Uniform {
+                    low: 0.0,
+                    high: 0.4,
+                },
+                Dist::Fixed(0.3),
+            ],
+            60,
+            vec![Dist::Uniform {
+                low: 0.0,
+                high: 0.6,
+            }],
+        );
+        let fixed = laws(
+            vec![Dist::Fixed(0.1), Dist::Fixed(0.2), Dist::Fixed(0.3)],
+            60,
+            Vec::new(),
+        );
+        let zig = Ziggurat::get();
+        let mut moved = 0;
+        for draw in 0..500 {
+            let (a, b) = (drawn(&uncertain, &key, draw), drawn(&fixed, &key, draw));
+            assert_ne!(a[1], b[1]);
+            assert_eq!(a.len(), b.len() + 1, "the impulse is one more term, last");
+            let mut rng = ChaCha8Rng::from_seed(key);
+            rng.set_stream(draw);
+            for j in 0..b.len() {
+                let own_word_decides = zig.fast(rng.next_u64()).1;
+                if j != 1 && own_word_decides {
+                    assert_eq!(a[j].to_bits(), b[j].to_bits(), "draw {draw}, term {j}");
+                }
+                moved += usize::from(j != 1 && a[j] != b[j]);
+            }
+        }
+        // Only normals that needed words beyond their own may move (about 1.2% of
+        // them), as the extra words start one later.
+        assert!(moved < 500 * 60 / 50, "{moved} terms moved");
+    }
+
+    #[test]
+    fn slots_cover_every_term_once() {
+        let (k, impulses, years) = (4, 2, 5);
+        let s = TermSlots::new(k, impulses, years);
+        let mut all = Vec::new();
+        for a in 0..2 * k {
+            all.extend([s.mu(a), s.delta(a)]);
+        }
+        for i in 0..k {
+            all.extend([s.eta(i), s.en_trend(i), s.lambda(i)]);
+        }
+        all.extend([s.rho(), s.pi()]);
+        all.extend((0..impulses).map(|x| s.impulse(x)));
+        for t in 1..=years {
+            all.extend([s.jump_uniform(t), s.jump_size(t), s.price(t)]);
+            all.extend((0..2 * k).map(|a| s.z(t, a)));
+            for i in 0..k {
+                all.extend([
+                    s.employment(t, i),
+                    s.non_service_employment(t, i),
+                    s.logistics(t, i),
+                ]);
+            }
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..s.len()).collect::<Vec<_>>());
+        assert!((0..s.general()).contains(&s.jump_size(years)));
+        assert_eq!(s.z(1, 0), s.general());
+        // Impulses last: the other terms do not depend on how many there are.
+        let without = TermSlots::new(k, 0, years);
+        assert_eq!(s.logistics(years, k - 1), without.len() - 1);
+        assert_eq!(s.impulse(0), without.len());
+    }
+}
