@@ -437,7 +437,8 @@ impl Sketch {
     ///
     /// A column of finite values of one sign outside the zero band (the common case)
     /// is counted between the bins of its extremes, in chunks, without a branch per
-    /// value (`Store::add_magnitudes`); any other goes value by value.
+    /// value (`Store::add_magnitudes`); other finite columns are first split by sign;
+    /// a column with NaN or infinities goes value by value.
     // Inlined into both copies of the per-block pipeline (`engine::avx2`).
     #[inline(always)]
     pub fn add_scanned(&mut self, values: &[f64], range: ColumnRange) {
@@ -450,13 +451,15 @@ impl Sketch {
                 if lo >= Sketch::ZERO {
                     self.count += values.len() as u64;
                     self.positive.add_magnitudes(values, index(lo), index(hi));
-                    return;
-                }
-                if hi <= -Sketch::ZERO {
+                } else if hi <= -Sketch::ZERO {
                     self.count += values.len() as u64;
                     self.negative.add_magnitudes(values, index(-hi), index(-lo));
-                    return;
+                } else {
+                    for chunk in values.chunks(CHUNK) {
+                        self.add_mixed(chunk);
+                    }
                 }
+                return;
             }
         } else {
             for &x in values.iter().filter(|x| x.is_finite()) {
@@ -465,6 +468,43 @@ impl Sketch {
         }
         for &x in values.iter().filter(|x| x.is_finite()) {
             self.bin(x);
+        }
+    }
+
+    /// A chunk of finite values of both signs, or in the zero band: split by sign into
+    /// magnitudes, each side then counted between the bins of its extremes. The split
+    /// writes every value to both sides and advances one, so no branch depends on a
+    /// value's sign (growth rates near zero have either, at random).
+    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    #[inline(always)]
+    fn add_mixed(&mut self, values: &[f64]) {
+        debug_assert!(values.len() <= CHUNK);
+        let (mut positive, mut negative) = ([0.0; CHUNK], [0.0; CHUNK]);
+        let (mut np, mut nn) = (0, 0);
+        let (mut lo_p, mut hi_p) = (f64::INFINITY, 0.0f64);
+        let (mut lo_n, mut hi_n) = (f64::INFINITY, 0.0f64);
+        for &x in values {
+            let m = x.abs();
+            let outside = m >= Sketch::ZERO;
+            let (p, n) = (outside & (x > 0.0), outside & (x < 0.0));
+            positive[np] = m;
+            negative[nn] = m;
+            np += usize::from(p);
+            nn += usize::from(n);
+            lo_p = if p { lo_p.min(m) } else { lo_p };
+            hi_p = if p { hi_p.max(m) } else { hi_p };
+            lo_n = if n { lo_n.min(m) } else { lo_n };
+            hi_n = if n { hi_n.max(m) } else { hi_n };
+        }
+        self.count += values.len() as u64;
+        self.zero += (values.len() - np - nn) as u64;
+        if np > 0 {
+            self.positive
+                .add_magnitudes(&positive[..np], index(lo_p), index(hi_p));
+        }
+        if nn > 0 {
+            self.negative
+                .add_magnitudes(&negative[..nn], index(lo_n), index(hi_n));
         }
     }
 
