@@ -13,7 +13,9 @@
 //!   each draw would cost without the spectral form.
 //! - `rng_floor`: only the random numbers a baseline draw consumes (145 terms, each a
 //!   standard normal here), from the same generator, taken as the engine takes them
-//!   (the floor a draw cannot go below without a cheaper generator).
+//!   (the floor a draw cannot go below without a cheaper generator); and, for
+//!   reference, the same count read one at a time through `ChaCha8Rng` into
+//!   `rand_distr`'s ziggurat.
 //! - `aggregation`: `aggregate` over 10 000 stored baseline draws.
 //! - `full_run`: `run_scenario` on the baseline, 100 000 draws, on 1 and 2 threads
 //!   (pool start, streamed draws, accumulation and results).
@@ -356,6 +358,22 @@ fn bench_rng_floor(c: &mut Criterion, cases: &Cases) {
             let mut acc = 0.0f64;
             for w in &words {
                 acc += zig.from_word(u64::from_le_bytes(*w), &mut stream);
+            }
+            draw += 1;
+            black_box(acc)
+        })
+    });
+    // For reference, the same numbers read the generic way: one at a time through
+    // `ChaCha8Rng` into `rand_distr`'s ziggurat, as the engine did before.
+    let mut draw = 0u64;
+    group.bench_function(format!("rand_distr_{BASELINE_TERMS}_normals"), |b| {
+        b.iter(|| {
+            let mut rng = ChaCha8Rng::from_seed(key);
+            rng.set_stream(draw);
+            let mut acc = 0.0f64;
+            for _ in 0..BASELINE_TERMS {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                acc += z;
             }
             draw += 1;
             black_box(acc)
