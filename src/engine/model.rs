@@ -108,12 +108,14 @@ enum Spread {
 /// draws, each quantity stored lane by lane (`x[index * cap + d]` for draw `d` of the
 /// batch), so that every step of the dynamics is one loop over draws, which the
 /// compiler vectorizes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Workspace {
     cap: usize,
     /// Every random term of the draw (parameters, then each year's shocks), a lane per
     /// term, placed by [`TermSlots`].
     terms: Vec<f64>,
+    /// The random stream, restarted for each draw.
+    stream: DrawStream,
     /// One draw's scratch for its terms.
     term_scratch: TermScratch,
     /// Per regime, each draw's part of the multiplier: K lanes of 1/(1 − ρλ) for a
@@ -328,6 +330,7 @@ impl Model {
         Workspace {
             cap,
             terms: lanes(self.slots.len()),
+            stream: DrawStream::new(&[0; 32], 0),
             term_scratch: TermScratch::new(&self.laws),
             m: self
                 .regimes
@@ -474,9 +477,9 @@ impl Model {
     #[inline(always)]
     fn draw_randoms(&self, key: &[u8; 32], draw: u64, d: usize, ws: &mut Workspace) -> Result<()> {
         let c = ws.cap;
-        let mut stream = draw_rng(key, draw);
+        ws.stream.restart(key, draw);
         self.laws
-            .draw(&mut stream, &mut ws.term_scratch, &mut ws.terms, c, d);
+            .draw(&mut ws.stream, &mut ws.term_scratch, &mut ws.terms, c, d);
         let rho = ws.terms[self.slots.rho() * c + d];
         for (regime, m) in self.regimes.iter().zip(&mut ws.m) {
             match &regime.spread {

@@ -26,6 +26,8 @@ const WORDS: usize = 32;
 #[derive(Debug)]
 pub struct DrawStream {
     chacha: ChaCha8Rng,
+    /// The run's key the generator was seeded with.
+    key: [u8; 32],
     /// The words of the last refill, as little-endian bytes.
     words: [[u8; 8]; WORDS],
     /// The next word of `words` to hand out (`WORDS`: refill first).
@@ -40,9 +42,24 @@ impl DrawStream {
         chacha.set_stream(draw);
         DrawStream {
             chacha,
+            key: *key,
             words: [[0; 8]; WORDS],
             next: WORDS,
         }
+    }
+
+    /// Restarts this stream as stream `draw` of the run with key `key`, from its start:
+    /// the same words as [`DrawStream::new`] gives, without seeding the generator or
+    /// clearing its buffers again (a worker reuses one stream for all its draws).
+    #[inline]
+    pub fn restart(&mut self, key: &[u8; 32], draw: u64) {
+        if self.key != *key {
+            self.chacha = ChaCha8Rng::from_seed(*key);
+            self.key = *key;
+        }
+        // Also discards the generator's buffered words.
+        self.chacha.set_stream(draw);
+        self.next = WORDS;
     }
 
     /// The next 64-bit word of the stream.
@@ -127,6 +144,23 @@ mod tests {
                     reference.next_u64(),
                     "draw {draw} word {i}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_restarted_stream_is_a_new_one() {
+        let (key, other) = ([7u8; 32], [8u8; 32]);
+        let mut reused = DrawStream::new(&other, 3);
+        for (k, draw, used) in [(&key, 5, 40), (&key, 6, 0), (&other, 5, 7), (&key, 5, 33)] {
+            reused.restart(k, draw);
+            let mut fresh = DrawStream::new(k, draw);
+            for i in 0..70 {
+                assert_eq!(reused.next_u64(), fresh.next_u64(), "draw {draw} word {i}");
+            }
+            // Leave part of a refill, and of the generator's buffer, unread.
+            for _ in 0..used {
+                reused.next_u64();
             }
         }
     }
