@@ -24,6 +24,7 @@ pub mod stream;
 pub mod terms;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -320,31 +321,30 @@ pub fn accumulate(
         draws: settings.draws,
     };
     let done = AtomicU64::new(0);
-    // Few pieces per thread: each piece keeps its own accumulator (megabytes of sketch
-    // bins), and blocks cost alike, so finer splitting only adds merges.
     let index = |b: u64| {
         usize::try_from(b).map_err(|_| Error::Numerical(format!("{b} blocks are too many")))
     };
     let blocks = index(blocks.start)?..index(blocks.end)?;
-    let min_len = (blocks.len() / (4 * rayon::current_num_threads())).max(1);
-    let acc = blocks
-        .into_par_iter()
-        .with_min_len(min_len)
-        .try_fold(
-            || Worker::new(&model, &ev),
-            |mut worker, b| -> Result<_> {
-                let count = avx2::add_block_of_draws(&work, b as u64, &mut worker)?;
-                progress(done.fetch_add(count, Ordering::Relaxed) + count);
-                Ok(worker)
-            },
-        )
-        .map(|r| r.map(|worker| worker.acc))
-        .try_reduce(
-            || Accumulator::new(&ev),
-            |mut a, b| {
-                a.merge(&b);
-                Ok(a)
-            },
-        )?;
+    // Idle workers, each with its accumulator (megabytes of sketch bins at many nodes)
+    // and scratch. A block takes one, or makes one if none is idle, and puts it back:
+    // there are never more workers than threads running blocks at once. Accumulators
+    // hold integers only, so how blocks fall to workers cannot change the sum.
+    let idle: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
+    let take = || idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    blocks.into_par_iter().try_for_each(|b| -> Result<()> {
+        let mut worker = take().unwrap_or_else(|| Worker::new(&model, &ev));
+        let count = avx2::add_block_of_draws(&work, b as u64, &mut worker)?;
+        progress(done.fetch_add(count, Ordering::Relaxed) + count);
+        idle.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(worker);
+        Ok(())
+    })?;
+    let workers = idle.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut accs = workers.into_iter().map(|w| w.acc);
+    let mut acc = accs.next().unwrap_or_else(|| Accumulator::new(&ev));
+    for other in accs {
+        acc.merge(&other);
+    }
     Ok((ev, acc))
 }
