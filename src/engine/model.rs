@@ -111,8 +111,8 @@ enum Spread {
 #[derive(Debug)]
 pub struct Workspace {
     cap: usize,
-    /// Every random term of the draw (parameters, then each year's shocks), a lane per
-    /// term, placed by [`TermSlots`].
+    /// Every random term of the draw (parameters and jumps, the shocks, impulse sizes),
+    /// a lane per term, placed by [`TermSlots`].
     terms: Vec<f64>,
     /// The random stream, restarted for each draw.
     stream: DrawStream,

@@ -1,21 +1,22 @@
 //! The random terms of a draw: where each lies in the draw's stream and in the
 //! workspace, and how all of them are computed from the stream at once.
 //!
-//! Rationale: every random term of a draw (each uncertain parameter, then year by year
-//! each shock) owns one 64-bit word of the draw's stream, at a fixed position: term
-//! `j` starts from word `j`. What a term needs beyond its word (a ziggurat or a
-//! truncation rejecting its first value, about one normal in 80) comes from the words
-//! after all the terms' own, in term order. So the terms' values are computed from
-//! their words in one loop with no data-dependent reads, which the compiler
-//! vectorizes, and a handful are then finished one by one.
+//! Rationale: every random term of a draw (each uncertain parameter and each year's
+//! jump, then year by year each shock, then each impulse's size) owns one 64-bit word
+//! of the draw's stream, at a fixed position: term `j` starts from word `j`. What a term
+//! needs beyond its word (a ziggurat or a truncation rejecting its first value, about
+//! one normal in 80) comes from the words after all the terms' own, in term order. So
+//! the words are taken from the generator in bulk, the standard normals are computed
+//! from theirs in a tight loop that reads nothing else from the stream, and a handful
+//! are then finished one by one.
 //!
 //! Fixed positions also mean that a term's value does not depend on the other terms'
 //! laws: making one parameter uncertain, or fixing it, leaves every other term of every
 //! draw as it was, but for the rare term that needs more than its own word. Impulses
 //! come last, so adding one moves nothing else either (but those rare terms: the extra
-//! words start one later). Scenarios with the same nodes and
-//! years, run with the same seed, thus share their random numbers (common random
-//! numbers), which sharpens their comparison.
+//! words start one later). Scenarios with the same nodes and years, run with the same
+//! seed, thus share their random numbers (common random numbers), which sharpens their
+//! comparison.
 
 use super::model::draw_rng;
 use super::stream::DrawStream;
