@@ -66,22 +66,43 @@ impl Dist {
     /// words for about one value in 80; truncation is by rejection, with a new z from
     /// the stream, at most 64 tries in all, then the last value is clamped to the range
     /// (validation keeps the range's probability far from that).
+    #[inline]
     pub fn sample_from<R: Rng + ?Sized>(&self, word: u64, rng: &mut R) -> f64 {
+        self.sample_with(Ziggurat::get(), word, rng)
+    }
+
+    /// [`Dist::sample_from`] with the ziggurat's tables at hand (a caller drawing many
+    /// values looks them up once).
+    // Inlined: the engine calls it once a parameter, about 40 times a draw; the rare
+    // paths that read further words stay out of line.
+    #[inline(always)]
+    pub fn sample_with<R: Rng + ?Sized>(&self, zig: &Ziggurat, word: u64, rng: &mut R) -> f64 {
         match *self {
             Dist::Fixed(v) => v,
             Dist::Uniform { low, high } => low + (high - low) * normal::unit(word),
-            Dist::Normal { mean, sd, min, max } => {
-                let zig = Ziggurat::get();
-                let mut x = mean + sd * zig.from_word(word, rng);
-                for _ in 1..64 {
-                    if x >= min && x <= max {
-                        return x;
-                    }
-                    x = mean + sd * normal::sample(rng);
-                }
-                x.clamp(min, max)
-            }
+            Dist::Normal { mean, sd, min, max } => match zig.fast(word) {
+                (z, true) if (min..=max).contains(&(mean + sd * z)) => mean + sd * z,
+                _ => Dist::normal_redrawn(word, (mean, sd, min, max), rng),
+            },
         }
+    }
+
+    /// [`Dist::sample_from`] for a normal whose word alone does not settle it: the
+    /// ziggurat finishes the word, then new values are drawn while outside the range.
+    #[cold]
+    fn normal_redrawn<R: Rng + ?Sized>(
+        word: u64,
+        (mean, sd, min, max): (f64, f64, f64, f64),
+        rng: &mut R,
+    ) -> f64 {
+        let mut x = mean + sd * Ziggurat::get().from_word(word, rng);
+        for _ in 1..64 {
+            if x >= min && x <= max {
+                return x;
+            }
+            x = mean + sd * normal::sample(rng);
+        }
+        x.clamp(min, max)
     }
 
     /// Whether every draw is the same value.

@@ -21,7 +21,7 @@
 use super::model::draw_rng;
 use super::stream::DrawStream;
 use crate::dist::Dist;
-use crate::normal::{Ziggurat, unit};
+use crate::normal::Ziggurat;
 use crate::scenario::Scenario;
 
 /// The position of each random term of a draw, in stream order. First the general
@@ -242,7 +242,7 @@ impl TermLaws {
 }
 
 /// Terms with their own laws, each from its word and, where its first value is not
-/// kept, the stream's next words: [`Dist::sample_from`], with the common cases inline.
+/// kept, the stream's next words ([`Dist::sample_from`]).
 #[inline(always)]
 fn general_terms(
     zig: &Ziggurat,
@@ -252,15 +252,7 @@ fn general_terms(
     stream: &mut DrawStream,
 ) {
     for ((value, dist), word) in values.iter_mut().zip(dists).zip(words) {
-        let word = u64::from_le_bytes(*word);
-        *value = match *dist {
-            Dist::Fixed(v) => v,
-            Dist::Uniform { low, high } => low + (high - low) * unit(word),
-            Dist::Normal { mean, sd, min, max } => match zig.fast(word) {
-                (z, true) if (min..=max).contains(&(mean + sd * z)) => mean + sd * z,
-                _ => dist.sample_from(word, stream),
-            },
-        };
+        *value = dist.sample_with(zig, u64::from_le_bytes(*word), stream);
     }
 }
 
