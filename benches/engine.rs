@@ -48,7 +48,8 @@ use rand_distr::{Distribution, StandardNormal};
 use xiang::aggregate::aggregate;
 use xiang::engine::avx2::project;
 use xiang::engine::layout::{Layout, extract};
-use xiang::engine::model::{Model, draw_rng, run_key};
+use xiang::engine::model::{Model, run_key};
+use xiang::engine::stream::DrawStream;
 use xiang::engine::terms::TermSlots;
 use xiang::engine::{BLOCK, BlockScratch, RunSettings, simulate, with_threads};
 use xiang::normal::Ziggurat;
@@ -353,7 +354,7 @@ fn bench_rng_floor(c: &mut Criterion, cases: &Cases) {
     let mut words = vec![[0u8; 8]; BASELINE_TERMS];
     group.bench_function(format!("baseline_{BASELINE_TERMS}_normals"), |b| {
         b.iter(|| {
-            let mut stream = draw_rng(&key, draw);
+            let mut stream = DrawStream::new(&key, draw);
             stream.fill_words(&mut words);
             let mut acc = 0.0f64;
             for w in &words {

@@ -41,12 +41,6 @@ pub fn run_key(seed: u64) -> [u8; 32] {
     ChaCha8Rng::seed_from_u64(seed).get_seed()
 }
 
-/// The random stream of draw `draw` of a run with key `key`: ChaCha8 with the draw index
-/// as stream id, so streams of different draws never overlap.
-pub fn draw_rng(key: &[u8; 32], draw: u64) -> DrawStream {
-    DrawStream::new(key, draw)
-}
-
 /// Everything fixed across draws, precomputed from a scenario.
 #[derive(Debug, Clone)]
 pub struct Model {

@@ -18,7 +18,6 @@
 //! seed, thus share their random numbers (common random numbers), which sharpens their
 //! comparison.
 
-use super::model::draw_rng;
 use super::stream::DrawStream;
 use crate::dist::Dist;
 use crate::normal::Ziggurat;
@@ -180,7 +179,8 @@ impl TermLaws {
     pub fn values_of(&self, key: &[u8; 32], draw: u64) -> Vec<f64> {
         let mut values = vec![0.0; self.len()];
         let mut scratch = TermScratch::new(self);
-        self.draw(&mut draw_rng(key, draw), &mut scratch, &mut values, 1, 0);
+        let mut stream = DrawStream::new(key, draw);
+        self.draw(&mut stream, &mut scratch, &mut values, 1, 0);
         values
     }
 
