@@ -417,16 +417,21 @@ pub const NEWTON_STEPS: usize = 7;
 /// the root, so the steps descend monotonically onto it).
 #[inline(always)]
 fn newton_root<const N: usize>(r: f64) -> f64 {
-    let n = N as f64;
-    let mut y = 1.0 + (r - 1.0) / n;
+    let mut y = 1.0 + (r - 1.0) / N as f64;
     for _ in 0..NEWTON_STEPS {
-        let mut below = y; // y^(N−1)
-        for _ in 2..N {
-            below *= y;
-        }
-        y -= (below * y - r) / (n * below);
+        y = newton_step::<N>(y, r);
     }
     y
+}
+
+/// One step of Newton's method on y^N = r.
+#[inline(always)]
+fn newton_step<const N: usize>(y: f64, r: f64) -> f64 {
+    let mut below = y; // y^(N−1)
+    for _ in 2..N {
+        below *= y;
+    }
+    y - (below * y - r) / (N as f64 * below)
 }
 
 /// [`cagr_lanes`] for a window of N years in 3..=10.
@@ -463,11 +468,7 @@ mod tests {
                 let ulps = ((y - exact) / (exact * f64::EPSILON)).abs();
                 worst = worst.max(ulps);
                 assert!(ulps <= 2.0, "N = {N}, r = {r}: {y} against {exact}");
-                let mut below = y;
-                for _ in 2..N {
-                    below *= y;
-                }
-                let next = y - (below * y - r) / (N as f64 * below);
+                let next = newton_step::<N>(y, r);
                 assert!(((next - y) / y).abs() <= f64::EPSILON, "N = {N}, r = {r}");
             }
             assert!(worst > 0.0, "a comparison that could not fail");
