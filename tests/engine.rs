@@ -393,9 +393,9 @@ fn avx2_and_portable_copies_give_the_same_bits() {
 /// glibc's processor-specific exp, log, pow, sin and cos variants switched to the plain
 /// SSE2 ones (`GLIBC_TUNABLES`) and the portable engine, the exact accumulator state
 /// is the same. At 10⁵ draws of `czt-integration` (its own seed) the system library's
-/// variants moved
-/// a fixed-point block sum by one unit of 2⁻³², so the model takes these functions from
-/// the `libm` crate. (Elsewhere than glibc on x86-64 the variable is ignored.)
+/// variants moved a fixed-point block sum by one unit of 2⁻³², so the model takes these
+/// functions from the `libm` crate. (Elsewhere than glibc on x86-64 the variable is
+/// ignored.)
 #[test]
 fn the_system_math_library_does_not_change_a_bit() {
     const SEED: u64 = 20210101; // the scenario's own
