@@ -25,13 +25,9 @@ use serde::{Deserialize, Serialize};
 /// Relative accuracy of returned quantiles (0.05%).
 pub const ALPHA: f64 = 0.0005;
 
-/// The hot bin counts' integer type: a quarter of the cache footprint of u64 counts.
-/// A run revisits a few hundred stores of thousands of bins every block (the
-/// baseline's 260 span about a million bins, 4.5 MB as u32): as u16, their hot bins
-/// stay in a 2 MiB L2 cache (simulated last-level misses per draw: 16 as u32, 4 as
-/// u16). They spill into the wide counts every 255 blocks of a series, a pass over
-/// its range.
-type Narrow = u16;
+/// The hot bin counts' integer type: half the cache footprint of u64 counts (a run
+/// revisits a few hundred stores of thousands of bins every block).
+type Narrow = u32;
 
 /// Integer counts per bin index, stored densely from `offset`: a bin's count is its
 /// narrow count plus its wide one. Narrow counts never overflow: whenever their sum,
@@ -911,7 +907,7 @@ mod tests {
         assert!(all.zero > 0 && all.min < -1.0 && all.max > 1.0);
     }
 
-    /// An empty sketch whose narrow counts spill past `limit` (instead of 2¹⁶ − 1).
+    /// An empty sketch whose narrow counts spill past `limit` (instead of 2³² − 1).
     fn spilling_at(limit: u64) -> Sketch {
         let mut s = Sketch::new();
         s.positive.limit = limit;
