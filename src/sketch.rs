@@ -215,7 +215,7 @@ impl Store {
             *one += n as Narrow;
             return;
         }
-        let mut bins = [0u32; CHUNK];
+        let mut bins = [0u64; CHUNK];
         let mut chunks = values.chunks_exact(CHUNK);
         for chunk in &mut chunks {
             let chunk = chunk.try_into().expect("chunks_exact gives whole chunks");
@@ -297,30 +297,40 @@ const ROUND: f64 = (1u64 << 52) as f64;
 /// The bin index of a magnitude m ≥ [`Sketch::ZERO`]: ⌊(e + f)/w⌋ from the float's
 /// bits, with no logarithm, division or library floor (a hot path: one call per value
 /// and series of every draw). The sign bit is ignored: `index(x)` is `index(|x|)`.
-///
-/// The floor is that of t, (e + f)/w + 2²² as computed below, which lies in (2²¹, 2²³)
-/// for every finite m: the nearest integer to t, read from the low bits of t + 2⁵², less
-/// one if it is above t. That is exactly `t as i32` (truncation, a floor for t > 0),
-/// without the saturation fix-ups of `as`, so a loop of calls vectorizes.
 #[inline]
 fn index(m: f64) -> i32 {
+    shifted_index(m, 0) as i32
+}
+
+/// [`index`]`(m) − shift`, computed in 64-bit lanes only: a loop of calls vectorizes
+/// with no conversion between 64- and 32-bit lanes, which would queue on a single
+/// shuffle port.
+///
+/// The exponent e comes as a float by placing its field in the mantissa of 2⁵²
+/// (exact). The floor is that of t = (e + f)/w + 2²², which lies in (2²¹, 2²³) for
+/// every finite m: the nearest integer to t, read from the low bits of t + 2⁵², less
+/// one if it is above t. That is exactly `t as i64` (truncation, a floor for t > 0),
+/// without the saturation fix-ups of `as`.
+#[inline]
+fn shifted_index(m: f64, shift: i32) -> i64 {
     let bits = m.to_bits();
-    // The exponent field, the sign bit shifted out.
-    let e = ((bits << 1) >> 53) as i32 - 1023;
+    // The exponent field (the sign bit shifted out) as a float, less the bias.
+    let e = f64::from_bits(((bits << 1) >> 53) | ROUND.to_bits()) - (ROUND + 1023.0);
     // 1 + f as a float with the exponent of 1.0, so f needs no integer conversion.
     let f = f64::from_bits((bits & ((1u64 << 52) - 1)) | 1.0f64.to_bits()) - 1.0;
-    let t = (f64::from(e) + f) * INV_BIN_WIDTH + f64::from(FLOOR_SHIFT);
+    let t = (e + f) * INV_BIN_WIDTH + f64::from(FLOOR_SHIFT);
     let rounded = t + ROUND;
     let above = rounded - ROUND > t;
-    rounded.to_bits() as i32 - i32::from(above) - FLOOR_SHIFT
+    let nearest = rounded.to_bits().wrapping_sub(ROUND.to_bits()) as i64;
+    nearest - i64::from(above) - (i64::from(FLOOR_SHIFT) + i64::from(shift))
 }
 
 /// The offsets from bin `kmin` of the bins of a chunk of values (a loop of fixed length
 /// with no branch, which the compiler vectorizes).
 #[inline]
-fn bins_from(values: &[f64; CHUNK], kmin: i32, bins: &mut [u32; CHUNK]) {
+fn bins_from(values: &[f64; CHUNK], kmin: i32, bins: &mut [u64; CHUNK]) {
     for (b, &x) in bins.iter_mut().zip(values) {
-        *b = index(x).wrapping_sub(kmin) as u32;
+        *b = shifted_index(x, kmin) as u64;
     }
 }
 
