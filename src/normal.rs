@@ -5,10 +5,9 @@
 //! for all of a draw's random terms in one loop that the compiler vectorizes (see
 //! `engine::terms`). That loop needs the ziggurat's fast path as a pure function of one
 //! word, [`Ziggurat::fast`]; the rare words it rejects (about 1.2%) finish in
-//! [`Ziggurat::finish`], which
-//! reads further words from the stream. `rand_distr`'s ziggurat keeps its tables
-//! private and reads its words from the generator one at a time, so it cannot be split
-//! this way.
+//! [`Ziggurat::finish`], which reads further words from the stream. `rand_distr`'s
+//! ziggurat keeps its tables private and reads its words from the generator one at a
+//! time, so it cannot be split this way.
 //!
 //! The method is Marsaglia and Tsang's ziggurat in Doornik's form, with 256 layers:
 //! the low 8 bits of a word pick a layer, the top 52 bits a signed position in it.
@@ -27,7 +26,7 @@ const LAYERS: usize = 256;
 const R: f64 = 3.654_152_885_361_009;
 
 /// The ziggurat's tables: `x[i]` is the right edge of layer `i` (`x[0]` the base
-/// layer's virtual width V / f(R), `x[1]` = R, `x[256]` = 0), `f[i]` = exp(−x[i]²/2).
+/// layer's virtual width V / f(R), `x[1]` = R, `x[256]` = 0), `f[i]` = exp(−`x[i]`²/2).
 /// Built once per process ([`Ziggurat::get`]).
 #[derive(Debug)]
 pub struct Ziggurat {

@@ -372,8 +372,9 @@ pub fn cagr_pct(ratio: f64, years: usize) -> f64 {
 /// operations and so give the same bits on every machine; they run over all lanes at
 /// once (a loop the compiler vectorizes). Other windows, and lanes whose ratio is
 /// outside that range (rare: over five years, an average fall of more than 13% a year
-/// or a rise of more than 15%), take exp(ln(r)/n) from `libm`, lane by lane. Each lane's value depends on its own
-/// ratio only. Accurate to within a few units in the last place.
+/// or a rise of more than 15%), take exp(ln(r)/n) from `libm`, lane by lane. Each
+/// lane's value depends on its own ratio only. Accurate to within a few units in the
+/// last place.
 // Inlined into both copies of the per-block pipeline (`engine::avx2`).
 #[inline(always)]
 pub fn cagr_lanes(o: &mut [f64], years: usize, ratios: &mut [f64]) {
@@ -410,9 +411,10 @@ fn in_root_range(r: f64) -> bool {
     (0.5..=2.0).contains(&r)
 }
 
-/// Newton steps of [`newton_root`]: from its starting point, enough to converge to the
-/// last bit for every ratio in range and N ≤ 10. Four suffice and three do not (the
-/// fourth is tested over the range); the fifth is a margin.
+/// Newton steps of the CAGR root of a ratio in [1/2, 2]: from its starting point,
+/// enough to converge to the last bit for every ratio in range and N ≤ 10. Four
+/// suffice and three do not (the fourth is tested over the range); the fifth is a
+/// margin.
 pub const NEWTON_STEPS: usize = 5;
 
 /// r^(1/N) for r in [1/2, 2]: Newton's method on y^N = r from y = 1 + (r − 1)/N (above
