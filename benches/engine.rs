@@ -1,9 +1,9 @@
 //! Benchmarks of the Monte Carlo engine.
 //!
 //! Groups:
-//! - `projection_per_draw`: batches of 32 draws (`engine::avx2::project`: the dynamics,
-//!   then the series, as the engine runs them, on the AVX2 copy where the processor
-//!   has it; fewer draws a batch for large paths), time per draw, for the shipped baseline
+//! - `projection_per_draw`: batches of 32 draws (`engine::simd::project`: the dynamics,
+//!   then the series, as the engine runs them, on the widest vector copy the processor
+//!   has; fewer draws a batch for large paths), time per draw, for the shipped baseline
 //!   (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes × 10 years,
 //!   each with ρ uncertain (M(ρ) applied through one eigendecomposition) and with ρ
 //!   fixed (M precomputed once).
@@ -25,8 +25,8 @@
 //!   them.
 //!
 //! `extract`, `aggregation` and `sketch` call the library's functions directly, so they
-//! time the portable copy (SSE2); a run uses the AVX2 copy where it can
-//! (`engine::avx2`), as do `projection_per_draw` and `full_run`.
+//! time the portable copy (SSE2); a run uses the widest vector copy the processor has
+//! (`engine::simd`: AVX-512 or AVX2), as do `projection_per_draw` and `full_run`.
 //!
 //! Scenarios other than the baseline are written to a temporary folder when the bench
 //! starts; the synthetic nodes come from a fixed-seed generator, so every run
@@ -46,9 +46,9 @@ use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use xiang::aggregate::aggregate;
-use xiang::engine::avx2::project;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
+use xiang::engine::simd::project;
 use xiang::engine::stream::DrawStream;
 use xiang::engine::terms::TermSlots;
 use xiang::engine::{BLOCK, BlockScratch, RunSettings, simulate, with_threads};

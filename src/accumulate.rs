@@ -109,7 +109,7 @@ impl Accumulator {
     /// (`cols[s * draws + d]`, draws in draw order), so each series' sketch and sums stay
     /// in cache while its values stream past. `all_met` is scratch, reused from block to
     /// block.
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     pub fn add_block(
         &mut self,

@@ -249,7 +249,7 @@ impl Store {
     ///
     /// Chunk by chunk, the bins are computed first (pure arithmetic on the bits, a loop
     /// the compiler vectorizes) and counted after.
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     fn add_magnitudes(&mut self, values: &[f64], kmin: i32, kmax: i32) {
         let n = values.len() as u64;
@@ -413,7 +413,7 @@ pub struct ColumnRange {
 impl ColumnRange {
     /// The range of `values`, in one pass over `LANES` independent lanes (chains of
     /// packed minima and maxima the processor can overlap; a hot path).
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     pub fn of(values: &[f64]) -> ColumnRange {
         let mut lo = [f64::INFINITY; LANES];
@@ -502,7 +502,7 @@ impl Sketch {
     /// is counted between the bins of its extremes, in chunks, without a branch per
     /// value (`Store::add_magnitudes`); other finite columns are first split by sign;
     /// a column with NaN or infinities goes value by value.
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     pub fn add_scanned(&mut self, values: &[f64], range: ColumnRange) {
         let ColumnRange { lo, hi, finite } = range;
@@ -538,7 +538,7 @@ impl Sketch {
     /// magnitudes, each side then counted between the bins of its extremes. The split
     /// writes every value to both sides and advances one, so no branch depends on a
     /// value's sign (growth rates near zero have either, at random).
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     fn add_mixed(&mut self, values: &[f64]) {
         debug_assert!(values.len() <= CHUNK);

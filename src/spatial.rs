@@ -84,7 +84,7 @@ fn raw_weights(dist: &Array2<f64>, scheme: WeightScheme) -> (Array2<f64>, Vec<f6
 /// `[i * cap + d]`), with a row-major K×K `m` shared by all draws (K = `out.len() /
 /// cap`). Each sum runs from −0 in column order, as `Iterator::sum` does, so a draw
 /// gets the same bits as a scalar product gives it alone.
-// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+// Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 pub fn mat_vec_lanes(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize) {
     let k = out.len() / cap;
@@ -178,7 +178,7 @@ impl SpectralMultiplier {
     /// lane (entry `i` of draw `d` at `[i * cap + d]`, `d < n ≤ cap`), each draw with its
     /// own `scales`: every draw gets the same bits as `apply` gives it alone, in loops
     /// over draws that the compiler vectorizes.
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     pub fn apply_lanes(
         &self,

@@ -6,6 +6,7 @@ use xiang::accumulate::{Accumulator, Evaluator};
 use xiang::aggregate::aggregate;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
+use xiang::engine::simd::Simd;
 use xiang::engine::{BLOCK, RunSettings, simulate};
 use xiang::export::{Exporter, FeasibilityCsv, PlansCsv, SummaryCsv};
 use xiang::results::{RunResults, SUMMARY_PROBS};
@@ -364,28 +365,32 @@ fn shard_state(
     state
 }
 
-/// The per-block pipeline's AVX2 copy and its portable copy give the same bits: the
-/// exact accumulator state (fixed-point sums, every sketch bin, every count) of a
-/// shard file is byte-identical with `XIANG_NO_AVX2` set and unset, with ρ uncertain,
-/// jumps and link flows. (On a processor without AVX2 both runs take the portable copy.)
+/// Every copy of the per-block pipeline gives the same bits: the exact accumulator
+/// state (fixed-point sums, every sketch bin, every count) of a shard file is
+/// byte-identical whichever copy `XIANG_SIMD` caps the run at, with ρ uncertain, jumps
+/// and link flows. (A processor without AVX2 or AVX-512 runs the copies it has: the
+/// caps above them fall back to those, and the test says so.)
 #[test]
-fn avx2_and_portable_copies_give_the_same_bits() {
-    if !xiang::engine::avx2::enabled() {
-        eprintln!("no AVX2 here: both runs take the portable copy");
+fn every_vector_copy_gives_the_same_bits() {
+    let available = Simd::available();
+    if available < Simd::Avx512 {
+        eprintln!("only up to {available:?} here: the wider caps run that copy");
     }
     let dir = tempfile::tempdir().unwrap();
     let scenarios = [uncertain(dir.path()), common::shipped("baseline.toml")];
     for (i, scenario) in scenarios.iter().enumerate() {
-        let part = |portable: bool| {
-            let out = dir.path().join(format!("part-{i}-{portable}.json"));
-            if portable {
-                shard_state(scenario, 3000, 11, &out, &[("XIANG_NO_AVX2", "1")], &[])
-            } else {
-                shard_state(scenario, 3000, 11, &out, &[], &["XIANG_NO_AVX2"])
-            }
+        let part = |cap: &str| {
+            let out = dir.path().join(format!("part-{i}-{cap}.json"));
+            shard_state(scenario, 3000, 11, &out, &[("XIANG_SIMD", cap)], &[])
         };
-        let (fast, portable) = (part(false), part(true));
-        assert!(fast == portable, "{} differs", scenario.display());
+        let portable = part("portable");
+        for cap in ["avx2", "avx512"] {
+            assert!(
+                part(cap) == portable,
+                "{} differs on {cap}",
+                scenario.display()
+            );
+        }
     }
 }
 
@@ -420,7 +425,7 @@ fn the_system_math_library_does_not_change_a_bit() {
                 "GLIBC_TUNABLES",
                 "glibc.cpu.hwcaps=-AVX,-AVX2,-FMA,-AVX512F",
             ),
-            ("XIANG_NO_AVX2", "1"),
+            ("XIANG_SIMD", "portable"),
         ],
         &[],
     );

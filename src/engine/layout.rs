@@ -215,7 +215,7 @@ impl PathBatch {
 }
 
 /// The first `draws` draws of path value `index` of `array` in a batch of `capacity`.
-// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+// Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 fn lane(array: &[f64], index: usize, capacity: usize, draws: usize) -> &[f64] {
     &array[index * capacity..index * capacity + draws]
@@ -223,7 +223,7 @@ fn lane(array: &[f64], index: usize, capacity: usize, draws: usize) -> &[f64] {
 
 /// `out[d] = Σ over members of array[(i, t)][d]`, summed in member order from −0 (as
 /// `Iterator::sum` does, so one draw and a batch agree to the bit).
-// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+// Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 fn member_sum(out: &mut [f64], array: &[f64], members: &[usize], t: usize, b: &View) {
     out.fill(-0.0);
@@ -245,7 +245,7 @@ struct View<'a> {
 
 impl View<'_> {
     /// The draws of path value (node `i`, year offset `t`) of `array`.
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     fn at<'b>(&self, array: &'b [f64], i: usize, t: usize) -> &'b [f64] {
         let p = self.paths;
@@ -259,7 +259,7 @@ impl View<'_> {
 /// batch can fill its slice of a larger block. `base_sva` and `base_nsva` are the nodes' base-year
 /// levels (weights of real growth). A draw gives the same values, to the bit, whatever
 /// the batch it is computed in.
-// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+// Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 pub fn extract(
     layout: &Layout,
@@ -291,7 +291,7 @@ pub fn extract(
 
 /// Series `s` (of entity members `m`) for the draws of `b` into `o`; `tmp` is scratch
 /// of the same length.
-// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+// Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
     let (paths, base_sva, base_nsva) = (b.paths, b.base_sva, b.base_nsva);
@@ -375,7 +375,7 @@ pub fn cagr_pct(ratio: f64, years: usize) -> f64 {
 /// or a rise of more than 15%), take exp(ln(r)/n) from `libm`, lane by lane. Each
 /// lane's value depends on its own ratio only. Accurate to within a few units in the
 /// last place.
-// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+// Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 pub fn cagr_lanes(o: &mut [f64], years: usize, ratios: &mut [f64]) {
     match years {

@@ -12,14 +12,14 @@
 //! changes a result.
 //!
 //! Nor does the machine, so that shards may run on any nodes of a cluster: the vector
-//! copies of the hot loops give the same bits ([`avx2`]), and the model's exp, log,
+//! copies of the hot loops give the same bits ([`simd`]), and the model's exp, log,
 //! pow, sin, cos and asin come from the `libm` crate rather than the system library,
 //! whose processor-specific variants can differ in the last bit (a test switches
 //! glibc's variants and compares the exact state).
 
-pub mod avx2;
 pub mod layout;
 pub mod model;
+pub mod simd;
 pub mod stream;
 pub mod terms;
 
@@ -142,7 +142,7 @@ pub fn simulate(
                 let rows = chunk.len() / n;
                 // Written in place: stored draws keep the engine's block layout.
                 let cols = if len > 0 { chunk } else { &mut [] };
-                avx2::project(&model, &layout, &key, first, rows, scratch, cols)?;
+                simd::project(&model, &layout, &key, first, rows, scratch, cols)?;
                 progress(done.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64);
                 Ok(())
             },
@@ -213,7 +213,7 @@ impl Worker {
 }
 
 /// Projects block `b` and adds it to the worker's accumulator; returns its draw count.
-/// The per-block pipeline, inlined whole into each of its copies (see [`avx2`]).
+/// The per-block pipeline, inlined whole into each of its copies (see [`simd`]).
 #[inline(always)]
 fn project_and_add(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
     let first = b * BLOCK;
@@ -239,7 +239,7 @@ fn project_and_add(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64>
 /// series-major (`cols[s * count + j]` for draw `first + j`; `count · layout.len()`
 /// values). Draws are simulated a batch at a time, and each batch is extracted into
 /// its slice of `cols`.
-// Inlined into both copies of the per-block pipeline (`engine::avx2`).
+// Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 fn project_block(
     model: &Model,
@@ -333,7 +333,7 @@ pub fn accumulate(
     let take = || idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
     blocks.into_par_iter().try_for_each(|b| -> Result<()> {
         let mut worker = take().unwrap_or_else(|| Worker::new(&model, &ev));
-        let count = avx2::add_block_of_draws(&work, b as u64, &mut worker)?;
+        let count = simd::add_block_of_draws(&work, b as u64, &mut worker)?;
         progress(done.fetch_add(count, Ordering::Relaxed) + count);
         idle.lock()
             .unwrap_or_else(PoisonError::into_inner)

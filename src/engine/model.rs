@@ -364,7 +364,7 @@ impl Model {
     /// d_ij,t^(−θ) that `b` records are kept in the base year and, in their year, as an
     /// index of it. `dest` (K lanes) and `origin` (one lane) are scratch.
     #[allow(clippy::too_many_arguments)]
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     fn gravity(
         &self,
@@ -381,7 +381,7 @@ impl Model {
         let decay = &self.regimes[self.regime_of[t]].decay;
         let bc = b.capacity;
         // Real output ys_i = Y_s,i · service index + Y_n,i · non-service index (a
-        // function rather than a closure, so that it is inlined: see `engine::avx2`).
+        // function rather than a closure, so that it is inlined: see `engine::simd`).
         #[inline(always)]
         fn real_output(m: &Model, b: &PathBatch, i: usize, t: usize, n: usize, o: &mut [f64]) {
             let at = (i * b.width + t) * b.capacity;
@@ -446,7 +446,7 @@ impl Model {
     /// first reads all its random terms from its own stream, in the order of the
     /// design; the dynamics then run for all `n` draws together, so a draw's path is
     /// the same, to the bit, in any batch.
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     pub fn simulate(
         &self,
@@ -467,7 +467,7 @@ impl Model {
     /// Every random term of draw `draw` into lane position `d` of `ws` (see
     /// [`TermSlots`] for their order), and the draw's part of the spatial multiplier.
     /// Fails only where I − ρW is singular.
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     fn draw_randoms(&self, key: &[u8; 32], draw: u64, d: usize, ws: &mut Workspace) -> Result<()> {
         let c = ws.cap;
@@ -497,7 +497,7 @@ impl Model {
 
     /// The annual dynamics of the first `n` draws of `ws` (their random terms drawn)
     /// into `b`, each step a loop over draws.
-    // Inlined into both copies of the per-block pipeline (`engine::avx2`).
+    // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     fn dynamics(&self, n: usize, ws: &mut Workspace, b: &mut PathBatch) {
         let s = &self.scenario;

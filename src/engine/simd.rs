@@ -1,0 +1,185 @@
+//! The per-block pipeline compiled three times, for the portable x86-64 baseline, for
+//! AVX2 and for AVX-512, and the copy to run chosen at run time.
+//!
+//! Rationale: the hot loops (the dynamics over a batch of draws, series extraction,
+//! moments, sketch bins) are plain loops over draws that the compiler vectorizes, but a
+//! portable x86-64 build may use only 128-bit SSE2 vectors. The two entry points here,
+//! a block's projection and accumulation (streaming runs) and its projection alone
+//! ([`project`]: stored draws, benchmarks), each exist in a copy compiled with AVX2
+//! enabled, one compiled with AVX-512 (F, DQ, VL and BW: 512-bit vectors and 32
+//! registers) enabled, and the portable one. What they call is `#[inline(always)]`, so
+//! that each copy covers it. The same binary thus runs on any x86-64 machine and uses
+//! the widest vectors the processor has.
+//!
+//! Every copy gives the same bits: every IEEE operation is correctly rounded at any
+//! vector width, and the compiler neither reorders nor fuses floating-point operations
+//! (AVX-512 brings fused multiply-add instructions, which Rust emits only for an
+//! explicit `mul_add`). A test compares runs on every copy the processor has, byte for
+//! byte. The environment variable `XIANG_SIMD` caps the choice: `portable`, `avx2` or
+//! `avx512` (any other value is ignored).
+
+use std::sync::OnceLock;
+
+use super::layout::Layout;
+use super::model::Model;
+use super::{BlockScratch, BlockWork, Worker};
+use crate::error::Result;
+
+/// The copies of the pipeline, from the narrowest vectors to the widest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Simd {
+    /// The x86-64 baseline (SSE2), or the target's own baseline elsewhere.
+    Portable,
+    /// AVX2: 256-bit vectors.
+    Avx2,
+    /// AVX-512 F, DQ, VL and BW: 512-bit vectors and 32 vector registers.
+    Avx512,
+}
+
+impl Simd {
+    /// The widest copy this processor can run.
+    pub fn available() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512dq") && has!("avx512vl") && has!("avx512bw") {
+                return Simd::Avx512;
+            }
+            if has!("avx2") {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Portable
+    }
+
+    /// The copy a cap names (`portable`, `avx2`, `avx512`; case-insensitive), or
+    /// `None` for any other text.
+    pub fn parse(cap: &str) -> Option<Simd> {
+        match cap.trim().to_ascii_lowercase().as_str() {
+            "portable" => Some(Simd::Portable),
+            "avx2" => Some(Simd::Avx2),
+            "avx512" => Some(Simd::Avx512),
+            _ => None,
+        }
+    }
+
+    /// The copy this process runs: [`Simd::available`], capped by `XIANG_SIMD` when
+    /// that names a copy (decided once).
+    pub fn selected() -> Simd {
+        static SELECTED: OnceLock<Simd> = OnceLock::new();
+        *SELECTED.get_or_init(|| {
+            let cap = std::env::var("XIANG_SIMD")
+                .ok()
+                .and_then(|v| Simd::parse(&v));
+            let available = Simd::available();
+            cap.map_or(available, |cap| cap.min(available))
+        })
+    }
+}
+
+/// [`super::project_and_add`] on the copy [`Simd::selected`] names; returns the
+/// block's draw count.
+pub(super) fn add_block_of_draws(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
+    #[cfg(target_arch = "x86_64")]
+    match Simd::selected() {
+        // SAFETY: `selected` names a copy only on a processor that supports every
+        // feature the copy was compiled for.
+        Simd::Avx512 => return unsafe { project_and_add_avx512(work, b, worker) },
+        // SAFETY: as above.
+        Simd::Avx2 => return unsafe { project_and_add_avx2(work, b, worker) },
+        Simd::Portable => {}
+    }
+    super::project_and_add(work, b, worker)
+}
+
+/// [`super::project_and_add`] compiled with AVX2 enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn project_and_add_avx2(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
+    super::project_and_add(work, b, worker)
+}
+
+/// [`super::project_and_add`] compiled with AVX-512 enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+fn project_and_add_avx512(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
+    super::project_and_add(work, b, worker)
+}
+
+/// Simulates draws `first..first + count` and writes their series into `cols`,
+/// series-major (`cols[s * count + j]` for draw `first + j`), on the copy
+/// [`Simd::selected`] names: the projection of a block without its accumulation
+/// (stored draws, benchmarks).
+pub fn project(
+    model: &Model,
+    layout: &Layout,
+    key: &[u8; 32],
+    first: u64,
+    count: usize,
+    scratch: &mut BlockScratch,
+    cols: &mut [f64],
+) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    match Simd::selected() {
+        // SAFETY: as in `add_block_of_draws`.
+        Simd::Avx512 => {
+            return unsafe { project_avx512(model, layout, key, first, count, scratch, cols) };
+        }
+        // SAFETY: as in `add_block_of_draws`.
+        Simd::Avx2 => {
+            return unsafe { project_avx2(model, layout, key, first, count, scratch, cols) };
+        }
+        Simd::Portable => {}
+    }
+    super::project_block(model, layout, key, first, count, scratch, cols)
+}
+
+/// [`project`]'s AVX2 copy.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn project_avx2(
+    model: &Model,
+    layout: &Layout,
+    key: &[u8; 32],
+    first: u64,
+    count: usize,
+    scratch: &mut BlockScratch,
+    cols: &mut [f64],
+) -> Result<()> {
+    super::project_block(model, layout, key, first, count, scratch, cols)
+}
+
+/// [`project`]'s AVX-512 copy.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+fn project_avx512(
+    model: &Model,
+    layout: &Layout,
+    key: &[u8; 32],
+    first: u64,
+    count: usize,
+    scratch: &mut BlockScratch,
+    cols: &mut [f64],
+) -> Result<()> {
+    super::project_block(model, layout, key, first, count, scratch, cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_name_the_copies_in_order() {
+        assert_eq!(Simd::parse("portable"), Some(Simd::Portable));
+        assert_eq!(Simd::parse(" AVX2 "), Some(Simd::Avx2));
+        assert_eq!(Simd::parse("avx512"), Some(Simd::Avx512));
+        assert_eq!(Simd::parse("sse"), None);
+        assert_eq!(Simd::parse(""), None);
+        assert!(Simd::Portable < Simd::Avx2 && Simd::Avx2 < Simd::Avx512);
+    }
+
+    #[test]
+    fn the_selected_copy_is_one_the_processor_runs() {
+        assert!(Simd::selected() <= Simd::available());
+    }
+}
