@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use xiang::engine::RunSettings;
+use xiang::engine::simd::Simd;
 use xiang::error::Result;
 use xiang::export::{standard_exporters, write_outputs};
 use xiang::report::{self, Lang, ReportOptions, Templates};
@@ -211,9 +212,24 @@ impl RunOptions {
     }
 }
 
+/// Warns, on stderr, when `XIANG_SIMD` is set to something other than a copy of the
+/// engine's pipeline: it is then ignored, and a typo would otherwise go unnoticed.
+fn warn_on_unknown_simd_cap() {
+    if let Some(cap) = std::env::var_os("XIANG_SIMD") {
+        let cap = cap.to_string_lossy();
+        if Simd::parse(&cap).is_none() {
+            eprintln!(
+                "warning: XIANG_SIMD={cap:?} is ignored: set it to portable, avx2 or avx512 \
+                 (or unset it to use the widest vectors the processor has)"
+            );
+        }
+    }
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
+    warn_on_unknown_simd_cap();
     match cli.command {
         Command::Run {
             scenario,

@@ -394,6 +394,28 @@ fn every_vector_copy_gives_the_same_bits() {
     }
 }
 
+/// A `XIANG_SIMD` that names no copy is ignored, with a warning that says which values
+/// it takes; the run still succeeds.
+#[test]
+fn an_unknown_simd_cap_is_ignored_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xiang"))
+        .arg("run")
+        .arg(common::shipped("baseline.toml"))
+        .args(["--draws", "300", "-q", "--out"])
+        .arg(dir.path().join("out"))
+        .env("XIANG_SIMD", "sse4")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: XIANG_SIMD=\"sse4\" is ignored")
+            && stderr.contains("portable, avx2 or avx512"),
+        "{stderr}"
+    );
+}
+
 /// A run's bits do not depend on the processor through the system math library: with
 /// glibc's processor-specific exp, log, pow, sin and cos variants switched to the plain
 /// SSE2 ones (`GLIBC_TUNABLES`) and the portable engine, the exact accumulator state

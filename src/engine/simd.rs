@@ -16,7 +16,7 @@
 //! (AVX-512 brings fused multiply-add instructions, which Rust emits only for an
 //! explicit `mul_add`). A test compares runs on every copy the processor has, byte for
 //! byte. The environment variable `XIANG_SIMD` caps the choice: `portable`, `avx2` or
-//! `avx512` (any other value is ignored).
+//! `avx512` (any other value is ignored, and the command line warns of it).
 
 use std::sync::OnceLock;
 
