@@ -92,19 +92,31 @@ pub(super) fn add_block_of_draws(work: &BlockWork, b: u64, worker: &mut Worker) 
     super::project_and_add(work, b, worker)
 }
 
-/// [`super::project_and_add`] compiled with AVX2 enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn project_and_add_avx2(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
-    super::project_and_add(work, b, worker)
+/// Defines two functions over the same parameters that evaluate `$body`: `$avx2`
+/// compiled with AVX2 enabled and `$avx512` with AVX-512 (x86-64 only). Everything
+/// `$body` calls is `#[inline(always)]`, so each function is a whole copy of it.
+macro_rules! vector_copies {
+    ($avx2:ident, $avx512:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty, $body:expr) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn $avx2($($arg: $ty),*) -> $ret {
+            $body
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+        fn $avx512($($arg: $ty),*) -> $ret {
+            $body
+        }
+    };
 }
 
-/// [`super::project_and_add`] compiled with AVX-512 enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
-fn project_and_add_avx512(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
+vector_copies!(
+    project_and_add_avx2,
+    project_and_add_avx512,
+    (work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64>,
     super::project_and_add(work, b, worker)
-}
+);
 
 /// Simulates draws `first..first + count` and writes their series into `cols`,
 /// series-major (`cols[s * count + j]` for draw `first + j`), on the copy
@@ -134,35 +146,20 @@ pub fn project(
     super::project_block(model, layout, key, first, count, scratch, cols)
 }
 
-/// [`project`]'s AVX2 copy.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn project_avx2(
-    model: &Model,
-    layout: &Layout,
-    key: &[u8; 32],
-    first: u64,
-    count: usize,
-    scratch: &mut BlockScratch,
-    cols: &mut [f64],
-) -> Result<()> {
+vector_copies!(
+    project_avx2,
+    project_avx512,
+    (
+        model: &Model,
+        layout: &Layout,
+        key: &[u8; 32],
+        first: u64,
+        count: usize,
+        scratch: &mut BlockScratch,
+        cols: &mut [f64]
+    ) -> Result<()>,
     super::project_block(model, layout, key, first, count, scratch, cols)
-}
-
-/// [`project`]'s AVX-512 copy.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
-fn project_avx512(
-    model: &Model,
-    layout: &Layout,
-    key: &[u8; 32],
-    first: u64,
-    count: usize,
-    scratch: &mut BlockScratch,
-    cols: &mut [f64],
-) -> Result<()> {
-    super::project_block(model, layout, key, first, count, scratch, cols)
-}
+);
 
 #[cfg(test)]
 mod tests {
