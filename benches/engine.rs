@@ -7,6 +7,9 @@
 //!   (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes × 10 years,
 //!   each with ρ uncertain (M(ρ) applied through one eigendecomposition) and with ρ
 //!   fixed (M precomputed once).
+//! - `vector_copies`: `projection_per_draw`'s baseline and 120-node cases (ρ uncertain)
+//!   on each copy of the pipeline the processor has (`engine::simd::project_on`:
+//!   portable, AVX2, AVX-512), in one process: what each copy gains.
 //! - `extract`: the series extraction of a batch of 32 simulated paths alone, at the same
 //!   sizes.
 //! - `spatial_multiplier`: a dense inverse M = (I − ρW)⁻¹ alone, at the same K: what
@@ -48,7 +51,7 @@ use rand_distr::{Distribution, StandardNormal};
 use xiang::aggregate::aggregate;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
-use xiang::engine::simd::project;
+use xiang::engine::simd::{Simd, project, project_on};
 use xiang::engine::stream::DrawStream;
 use xiang::engine::terms::TermSlots;
 use xiang::engine::{BLOCK, BlockScratch, RunSettings, simulate, with_threads};
@@ -283,6 +286,47 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
     group.finish();
 }
 
+/// `projection_per_draw`'s baseline and 120-node cases (ρ uncertain) on each copy of
+/// the pipeline the processor has, side by side (time per batch; throughput in draws).
+fn bench_vector_copies(c: &mut Criterion, cases: &Cases) {
+    let mut group = c.benchmark_group("vector_copies");
+    group.sample_size(30);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    let copies = [Simd::Portable, Simd::Avx2, Simd::Avx512];
+    for (label, s, _) in cases.cases.iter().filter(|(l, ..)| *l != "cities_13x10") {
+        let model = Model::new(s).expect("the model builds");
+        let layout = Layout::new(s);
+        let mut scratch = BlockScratch::new(&model, &layout);
+        let per_batch = scratch.batch_capacity();
+        let mut out = vec![0.0; layout.len() * per_batch];
+        let key = run_key(s.seed);
+        let mut draw = 0u64;
+        group.throughput(Throughput::Elements(per_batch as u64));
+        for simd in copies.into_iter().filter(|c| *c <= Simd::available()) {
+            let id = BenchmarkId::new(*label, format!("{simd:?}").to_lowercase());
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    project_on(
+                        simd,
+                        &model,
+                        &layout,
+                        &key,
+                        draw,
+                        per_batch,
+                        &mut scratch,
+                        &mut out,
+                    )
+                    .expect("a batch succeeds");
+                    draw += per_batch as u64;
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 /// `extract` alone, on a full batch of stored paths (up to [`BATCH`] draws, fewer for
 /// large paths, as in the engine), at each case of `projection_per_draw`: the part of a
 /// draw spent turning node paths into the recorded series (time per batch;
@@ -478,6 +522,7 @@ fn bench_sketch(c: &mut Criterion) {
 fn engine(c: &mut Criterion) {
     let cases = build_cases();
     bench_draws(c, &cases);
+    bench_vector_copies(c, &cases);
     bench_extract(c, &cases);
     bench_multiplier(c, &cases);
     bench_rng_floor(c, &cases);

@@ -131,18 +131,39 @@ pub fn project(
     scratch: &mut BlockScratch,
     cols: &mut [f64],
 ) -> Result<()> {
+    let simd = Simd::selected();
+    project_on(simd, model, layout, key, first, count, scratch, cols)
+}
+
+/// [`project`] on copy `simd`, or on the widest copy the processor has if `simd` is
+/// wider (benchmarks compare the copies in one process with it). Every copy writes the
+/// same bits.
+#[allow(clippy::too_many_arguments)]
+pub fn project_on(
+    simd: Simd,
+    model: &Model,
+    layout: &Layout,
+    key: &[u8; 32],
+    first: u64,
+    count: usize,
+    scratch: &mut BlockScratch,
+    cols: &mut [f64],
+) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
-    match Simd::selected() {
-        // SAFETY: as in `add_block_of_draws`.
+    match simd.min(Simd::available()) {
+        // SAFETY: as in `add_block_of_draws`: `available` names only copies whose
+        // features the processor supports.
         Simd::Avx512 => {
             return unsafe { project_avx512(model, layout, key, first, count, scratch, cols) };
         }
-        // SAFETY: as in `add_block_of_draws`.
+        // SAFETY: as above.
         Simd::Avx2 => {
             return unsafe { project_avx2(model, layout, key, first, count, scratch, cols) };
         }
         Simd::Portable => {}
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = simd;
     super::project_block(model, layout, key, first, count, scratch, cols)
 }
 
