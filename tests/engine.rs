@@ -6,8 +6,8 @@ use xiang::accumulate::{Accumulator, Evaluator};
 use xiang::aggregate::aggregate;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
-use xiang::engine::simd::Simd;
-use xiang::engine::{BLOCK, RunSettings, simulate};
+use xiang::engine::simd::{Simd, project_on};
+use xiang::engine::{BLOCK, BlockScratch, RunSettings, simulate};
 use xiang::export::{Exporter, FeasibilityCsv, PlansCsv, SummaryCsv};
 use xiang::results::{RunResults, SUMMARY_PROBS};
 use xiang::run::{run_info, run_scenario};
@@ -391,6 +391,40 @@ fn every_vector_copy_gives_the_same_bits() {
                 scenario.display()
             );
         }
+    }
+}
+
+/// The same in one process, through the library: a block's projection writes the same
+/// bits on each copy `project_on` names (copies wider than the processor's fall back to
+/// its widest), with ρ uncertain, jumps and link flows.
+#[test]
+fn project_on_each_copy_writes_the_same_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = load(&uncertain(dir.path())).unwrap();
+    let model = Model::new(&scn).unwrap();
+    let layout = Layout::new(&scn);
+    let key = run_key(scn.seed);
+    let count = BLOCK as usize;
+    let block = |simd: Simd| {
+        let mut scratch = BlockScratch::new(&model, &layout);
+        let mut cols = vec![0.0; layout.len() * count];
+        project_on(
+            simd,
+            &model,
+            &layout,
+            &key,
+            3 * BLOCK,
+            count,
+            &mut scratch,
+            &mut cols,
+        )
+        .unwrap();
+        cols.iter().map(|x| x.to_bits()).collect::<Vec<u64>>()
+    };
+    let portable = block(Simd::Portable);
+    assert!(portable.iter().any(|&b| f64::from_bits(b) != 0.0));
+    for simd in [Simd::Avx2, Simd::Avx512] {
+        assert!(block(simd) == portable, "{simd:?} differs");
     }
 }
 
