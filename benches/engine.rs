@@ -1,15 +1,15 @@
 //! Benchmarks of the Monte Carlo engine.
 //!
 //! Groups:
-//! - `projection_per_draw`: batches of 32 draws (`engine::simd::project`: the dynamics,
+//! - `projection_per_draw`: batches of 32 draws (`engine::simd::project_on`: the dynamics,
 //!   then the series, as the engine runs them, on the widest vector copy the processor
 //!   has; fewer draws a batch for large paths), time per draw, for the shipped baseline
 //!   (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes × 10 years,
 //!   each with ρ uncertain (M(ρ) applied through one eigendecomposition) and with ρ
 //!   fixed (M precomputed once).
 //! - `vector_copies`: `projection_per_draw`'s baseline and 120-node cases (ρ uncertain)
-//!   on each copy of the pipeline the processor has (`engine::simd::project_on`:
-//!   portable, AVX2, AVX-512), in one process: what each copy gains.
+//!   on each copy of the pipeline the processor has (portable, AVX2, AVX-512), in one
+//!   process: what each copy gains.
 //! - `extract`: the series extraction of a batch of 32 simulated paths alone, at the same
 //!   sizes.
 //! - `spatial_multiplier`: a dense inverse M = (I − ρW)⁻¹ alone, at the same K: what
@@ -51,7 +51,7 @@ use rand_distr::{Distribution, StandardNormal};
 use xiang::aggregate::aggregate;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
-use xiang::engine::simd::{Simd, project, project_on};
+use xiang::engine::simd::{Simd, project_on};
 use xiang::engine::stream::DrawStream;
 use xiang::engine::terms::TermSlots;
 use xiang::engine::{BLOCK, BlockScratch, RunSettings, simulate, with_threads};
@@ -250,6 +250,57 @@ fn build_cases() -> Cases {
 /// A batch of draws after another (as the engine runs: a batch simulated, then its
 /// series extracted, on the copy the engine picks), draw index advancing inside the
 /// timed loop; time per batch, throughput in draws.
+/// A scenario's model, series and scratch, set up to project one batch after another
+/// (each call the next draws).
+struct Batches {
+    model: Model,
+    layout: Layout,
+    scratch: BlockScratch,
+    out: Vec<f64>,
+    key: [u8; 32],
+    draw: u64,
+}
+
+impl Batches {
+    fn new(s: &Scenario) -> Batches {
+        let model = Model::new(s).expect("the model builds");
+        let layout = Layout::new(s);
+        let scratch = BlockScratch::new(&model, &layout);
+        let out = vec![0.0; layout.len() * scratch.batch_capacity()];
+        Batches {
+            key: run_key(s.seed),
+            model,
+            layout,
+            scratch,
+            out,
+            draw: 0,
+        }
+    }
+
+    /// Draws a batch holds.
+    fn size(&self) -> usize {
+        self.scratch.batch_capacity()
+    }
+
+    /// Projects the next batch on copy `simd`.
+    fn project(&mut self, simd: Simd) {
+        let n = self.size();
+        project_on(
+            simd,
+            &self.model,
+            &self.layout,
+            &self.key,
+            self.draw,
+            n,
+            &mut self.scratch,
+            &mut self.out,
+        )
+        .expect("a batch succeeds");
+        self.draw += n as u64;
+        black_box(&self.out);
+    }
+}
+
 fn bench_draws(c: &mut Criterion, cases: &Cases) {
     let mut group = c.benchmark_group("projection_per_draw");
     group.sample_size(50);
@@ -257,29 +308,10 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
     group.measurement_time(Duration::from_secs(3));
     for (label, uncertain, fixed) in &cases.cases {
         for (rho, s) in [("rho_uniform", uncertain), ("rho_fixed", fixed)] {
-            let model = Model::new(s).expect("the model builds");
-            let layout = Layout::new(s);
-            let mut scratch = BlockScratch::new(&model, &layout);
-            let per_batch = scratch.batch_capacity();
-            let mut out = vec![0.0; layout.len() * per_batch];
-            let key = run_key(s.seed);
-            let mut draw = 0u64;
-            group.throughput(Throughput::Elements(per_batch as u64));
+            let mut batches = Batches::new(s);
+            group.throughput(Throughput::Elements(batches.size() as u64));
             group.bench_function(BenchmarkId::new(*label, rho), |b| {
-                b.iter(|| {
-                    project(
-                        &model,
-                        &layout,
-                        &key,
-                        draw,
-                        per_batch,
-                        &mut scratch,
-                        &mut out,
-                    )
-                    .expect("a batch succeeds");
-                    draw += per_batch as u64;
-                    black_box(&out);
-                })
+                b.iter(|| batches.project(Simd::selected()))
             });
         }
     }
@@ -295,33 +327,11 @@ fn bench_vector_copies(c: &mut Criterion, cases: &Cases) {
     group.measurement_time(Duration::from_secs(3));
     let copies = [Simd::Portable, Simd::Avx2, Simd::Avx512];
     for (label, s, _) in cases.cases.iter().filter(|(l, ..)| *l != "cities_13x10") {
-        let model = Model::new(s).expect("the model builds");
-        let layout = Layout::new(s);
-        let mut scratch = BlockScratch::new(&model, &layout);
-        let per_batch = scratch.batch_capacity();
-        let mut out = vec![0.0; layout.len() * per_batch];
-        let key = run_key(s.seed);
-        let mut draw = 0u64;
-        group.throughput(Throughput::Elements(per_batch as u64));
+        let mut batches = Batches::new(s);
+        group.throughput(Throughput::Elements(batches.size() as u64));
         for simd in copies.into_iter().filter(|c| *c <= Simd::available()) {
             let id = BenchmarkId::new(*label, format!("{simd:?}").to_lowercase());
-            group.bench_function(id, |b| {
-                b.iter(|| {
-                    project_on(
-                        simd,
-                        &model,
-                        &layout,
-                        &key,
-                        draw,
-                        per_batch,
-                        &mut scratch,
-                        &mut out,
-                    )
-                    .expect("a batch succeeds");
-                    draw += per_batch as u64;
-                    black_box(&out);
-                })
-            });
+            group.bench_function(id, |b| b.iter(|| batches.project(simd)));
         }
     }
     group.finish();

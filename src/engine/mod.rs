@@ -142,7 +142,8 @@ pub fn simulate(
                 let rows = chunk.len() / n;
                 // Written in place: stored draws keep the engine's block layout.
                 let cols = if len > 0 { chunk } else { &mut [] };
-                simd::project(&model, &layout, &key, first, rows, scratch, cols)?;
+                let simd = simd::Simd::selected();
+                simd::project_on(simd, &model, &layout, &key, first, rows, scratch, cols)?;
                 progress(done.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64);
                 Ok(())
             },

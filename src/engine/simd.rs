@@ -5,7 +5,7 @@
 //! moments, sketch bins) are plain loops over draws that the compiler vectorizes, but a
 //! portable x86-64 build may use only 128-bit SSE2 vectors. The two entry points here,
 //! a block's projection and accumulation (streaming runs) and its projection alone
-//! ([`project`]: stored draws, benchmarks), each exist in a copy compiled with AVX2
+//! ([`project_on`]: stored draws, benchmarks), each exist in a copy compiled with AVX2
 //! enabled, one compiled with AVX-512 (F, DQ, VL and BW: 512-bit vectors and 32
 //! registers) enabled, and the portable one. What they call is `#[inline(always)]`, so
 //! that each copy covers it. The same binary thus runs on any x86-64 machine and uses
@@ -119,25 +119,10 @@ vector_copies!(
 );
 
 /// Simulates draws `first..first + count` and writes their series into `cols`,
-/// series-major (`cols[s * count + j]` for draw `first + j`), on the copy
-/// [`Simd::selected`] names: the projection of a block without its accumulation
-/// (stored draws, benchmarks).
-pub fn project(
-    model: &Model,
-    layout: &Layout,
-    key: &[u8; 32],
-    first: u64,
-    count: usize,
-    scratch: &mut BlockScratch,
-    cols: &mut [f64],
-) -> Result<()> {
-    let simd = Simd::selected();
-    project_on(simd, model, layout, key, first, count, scratch, cols)
-}
-
-/// [`project`] on copy `simd`, or on the widest copy the processor has if `simd` is
-/// wider (benchmarks compare the copies in one process with it). Every copy writes the
-/// same bits.
+/// series-major (`cols[s * count + j]` for draw `first + j`), on copy `simd`, or on the
+/// widest copy the processor has if `simd` is wider: the projection of a block without
+/// its accumulation (stored draws take [`Simd::selected`]; benchmarks compare the
+/// copies in one process). Every copy writes the same bits.
 #[allow(clippy::too_many_arguments)]
 pub fn project_on(
     simd: Simd,
