@@ -247,9 +247,6 @@ fn build_cases() -> Cases {
     }
 }
 
-/// A batch of draws after another (as the engine runs: a batch simulated, then its
-/// series extracted, on the copy the engine picks), draw index advancing inside the
-/// timed loop; time per batch, throughput in draws.
 /// A scenario's model, series and scratch, set up to project one batch after another
 /// (each call the next draws).
 struct Batches {
@@ -301,6 +298,9 @@ impl Batches {
     }
 }
 
+/// A batch of draws after another (as the engine runs: a batch simulated, then its
+/// series extracted, on the copy the engine picks), draw index advancing inside the
+/// timed loop; time per batch, throughput in draws.
 fn bench_draws(c: &mut Criterion, cases: &Cases) {
     let mut group = c.benchmark_group("projection_per_draw");
     group.sample_size(50);
