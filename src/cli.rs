@@ -215,14 +215,11 @@ impl RunOptions {
 /// Warns, on stderr, when `XIANG_SIMD` is set to something other than a copy of the
 /// engine's pipeline: it is then ignored, and a typo would otherwise go unnoticed.
 fn warn_on_unknown_simd_cap() {
-    if let Some(cap) = std::env::var_os("XIANG_SIMD") {
-        let cap = cap.to_string_lossy();
-        if Simd::parse(&cap).is_none() {
-            eprintln!(
-                "warning: XIANG_SIMD={cap:?} is ignored: set it to portable, avx2 or avx512 \
-                 (or unset it to use the widest vectors the processor has)"
-            );
-        }
+    if let Some(Err(cap)) = Simd::cap_from_env() {
+        eprintln!(
+            "warning: XIANG_SIMD={cap:?} is ignored: set it to portable, avx2 or avx512 \
+             (or unset it to use the widest vectors the processor has)"
+        );
     }
 }
 

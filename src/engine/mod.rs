@@ -132,6 +132,7 @@ pub fn simulate(
     let done = AtomicU64::new(0);
     let block_len = BLOCK as usize * n;
     let len = layout.len();
+    let copy = simd::Simd::selected();
     values
         .par_chunks_mut(block_len)
         .enumerate()
@@ -142,8 +143,7 @@ pub fn simulate(
                 let rows = chunk.len() / n;
                 // Written in place: stored draws keep the engine's block layout.
                 let cols = if len > 0 { chunk } else { &mut [] };
-                let simd = simd::Simd::selected();
-                simd::project_on(simd, &model, &layout, &key, first, rows, scratch, cols)?;
+                simd::project_on(copy, &model, &layout, &key, first, rows, scratch, cols)?;
                 progress(done.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64);
                 Ok(())
             },
@@ -331,14 +331,13 @@ pub fn accumulate(
     // there are never more workers than threads running blocks at once. Accumulators
     // hold integers only, so how blocks fall to workers cannot change the sum.
     let idle: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
-    let take = || idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    let idle_workers = || idle.lock().unwrap_or_else(PoisonError::into_inner);
     blocks.into_par_iter().try_for_each(|b| -> Result<()> {
-        let mut worker = take().unwrap_or_else(|| Worker::new(&model, &ev));
+        let taken = idle_workers().pop();
+        let mut worker = taken.unwrap_or_else(|| Worker::new(&model, &ev));
         let count = simd::add_block_of_draws(&work, b as u64, &mut worker)?;
         progress(done.fetch_add(count, Ordering::Relaxed) + count);
-        idle.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(worker);
+        idle_workers().push(worker);
         Ok(())
     })?;
     let workers = idle.into_inner().unwrap_or_else(PoisonError::into_inner);

@@ -63,16 +63,24 @@ impl Simd {
         }
     }
 
+    /// The cap `XIANG_SIMD` sets: `None` when it is unset, the copy it names, or the
+    /// text it holds when that names no copy (which [`Simd::selected`] ignores).
+    pub fn cap_from_env() -> Option<std::result::Result<Simd, String>> {
+        let text = std::env::var_os("XIANG_SIMD")?;
+        let text = text.to_string_lossy();
+        Some(Simd::parse(&text).ok_or_else(|| text.into_owned()))
+    }
+
     /// The copy this process runs: [`Simd::available`], capped by `XIANG_SIMD` when
     /// that names a copy (decided once).
     pub fn selected() -> Simd {
         static SELECTED: OnceLock<Simd> = OnceLock::new();
         *SELECTED.get_or_init(|| {
-            let cap = std::env::var("XIANG_SIMD")
-                .ok()
-                .and_then(|v| Simd::parse(&v));
             let available = Simd::available();
-            cap.map_or(available, |cap| cap.min(available))
+            match Simd::cap_from_env() {
+                Some(Ok(cap)) => cap.min(available),
+                _ => available,
+            }
         })
     }
 }
