@@ -82,7 +82,7 @@ impl Dist {
             Dist::Uniform { low, high } => low + (high - low) * normal::unit(word),
             Dist::Normal { mean, sd, min, max } => match zig.fast(word) {
                 (z, true) if (min..=max).contains(&(mean + sd * z)) => mean + sd * z,
-                _ => Dist::normal_redrawn(word, (mean, sd, min, max), rng),
+                _ => Dist::normal_redrawn(zig, word, (mean, sd, min, max), rng),
             },
         }
     }
@@ -91,11 +91,12 @@ impl Dist {
     /// ziggurat finishes the word, then new values are drawn while outside the range.
     #[cold]
     fn normal_redrawn<R: Rng + ?Sized>(
+        zig: &Ziggurat,
         word: u64,
         (mean, sd, min, max): (f64, f64, f64, f64),
         rng: &mut R,
     ) -> f64 {
-        let mut x = mean + sd * Ziggurat::get().from_word(word, rng);
+        let mut x = mean + sd * zig.from_word(word, rng);
         for _ in 1..64 {
             if x >= min && x <= max {
                 return x;

@@ -201,7 +201,9 @@ impl Store {
         self.cover(first, last);
         let start = (first - self.offset) as usize;
         let counts = (0..other.counts.len()).map(|i| other.count_at(i));
-        let total: u64 = counts.clone().sum();
+        // Every count of `other`: its narrow counts and its wide ones.
+        let total = other.counts.iter().map(|&c| u64::from(c)).sum::<u64>()
+            + other.wide.iter().sum::<u64>();
         if self.bound + total <= self.limit {
             for (c, n) in self.counts[start..].iter_mut().zip(counts) {
                 // Each count is at most `total`, which fits.
