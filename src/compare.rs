@@ -548,10 +548,10 @@ fn push_cells(md: &mut String, cells: &[Option<Probability>]) {
             Some(Probability { p: None, .. }) => "not modelled".to_string(),
             Some(c @ Probability { p: Some(p), .. }) => {
                 let mut text = format!("{:.1}%", p * 100.0);
-                if i > 0 {
-                    if let Some(d) = delta(reference, Some(c)) {
-                        let _ = write!(text, " (Δ {} pts)", signed_points(d.value));
-                    }
+                if i > 0
+                    && let Some(d) = delta(reference, Some(c))
+                {
+                    let _ = write!(text, " (Δ {} pts)", signed_points(d.value));
                 }
                 text
             }
