@@ -15,8 +15,10 @@
 //! - `spatial_multiplier`: a dense inverse M = (I − ρW)⁻¹ alone, at the same K: what
 //!   each draw would cost without the spectral form.
 //! - `rng_floor`: only the random numbers a baseline draw consumes (145 terms, each a
-//!   standard normal here), from the same generator, taken as the engine takes them
-//!   (the floor a draw cannot go below without a cheaper generator); and, for
+//!   standard normal here), from the same generator, taken as the engine takes them:
+//!   from the draw's own stream, and (AVX2 or AVX-512) from the streams of 8 or 16
+//!   draws computed together, as a run takes them (the floor a draw cannot go below
+//!   without a cheaper generator); and, for
 //!   reference, the same count read one at a time through `ChaCha8Rng` into
 //!   `rand_distr`'s ziggurat.
 //! - `aggregation`: `aggregate` over 10 000 stored baseline draws.
@@ -49,6 +51,7 @@ use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use xiang::aggregate::aggregate;
+use xiang::engine::chacha::StreamLanes;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
 use xiang::engine::simd::{Simd, project_on};
@@ -353,7 +356,14 @@ fn bench_extract(c: &mut Criterion, cases: &Cases) {
         let mut ws = model.workspace(per_batch);
         let mut out = vec![0.0; layout.len() * per_batch];
         model
-            .simulate(&run_key(s.seed), 0, per_batch, &mut ws, &mut batch)
+            .simulate(
+                Simd::selected(),
+                &run_key(s.seed),
+                0,
+                per_batch,
+                &mut ws,
+                &mut batch,
+            )
             .expect("a batch succeeds");
         group.throughput(Throughput::Elements(per_batch as u64));
         group.bench_function(*label, |b| {
@@ -391,9 +401,12 @@ fn bench_multiplier(c: &mut Criterion, cases: &Cases) {
 }
 
 /// The random numbers of one baseline draw, taken as the engine takes them: its terms'
-/// words at once from the draw's stream, each made a standard normal by the ziggurat's
-/// fast path, the rare rejected one finished with further words. (The engine makes 11
-/// of the 145 uniform or fixed instead, which costs less.)
+/// words at once, each made a standard normal by the ziggurat's fast path, the rare
+/// rejected one finished with further words. The words come from the draw's own
+/// stream (`baseline_145_normals`, as the portable copy takes them) or, on a processor
+/// with AVX2 or AVX-512, from the streams of 8 or 16 draws computed together
+/// (`baseline_145_normals_grouped`, as the vector copies take them; time per draw).
+/// (The engine makes 11 of the 145 uniform or fixed instead, which costs less.)
 fn bench_rng_floor(c: &mut Criterion, cases: &Cases) {
     let s = &cases.cases[0].1;
     let slots = TermSlots::new(s.nodes.len(), s.impulses.len(), s.years());
@@ -418,6 +431,30 @@ fn bench_rng_floor(c: &mut Criterion, cases: &Cases) {
             black_box(acc)
         })
     });
+    if let Some(lanes) = StreamLanes::on(Simd::selected()) {
+        // Whole blocks covering the terms and 8 words more, as the engine's rows.
+        let stride = (BASELINE_TERMS + 8).div_ceil(8) * 8;
+        let mut rows = vec![[0u8; 8]; lanes.lanes() * stride];
+        let mut stream = DrawStream::new(&key, 0);
+        let mut first = 0u64;
+        group.throughput(Throughput::Elements(lanes.lanes() as u64));
+        group.bench_function(format!("baseline_{BASELINE_TERMS}_normals_grouped"), |b| {
+            b.iter(|| {
+                lanes.fill(&key, first, stride / 8, &mut rows, stride);
+                let mut acc = 0.0f64;
+                for (l, row) in rows.chunks_exact(stride).enumerate() {
+                    let ahead = &row[BASELINE_TERMS..];
+                    stream.resume(&key, first + l as u64, ahead, stride as u64);
+                    for w in &row[..BASELINE_TERMS] {
+                        acc += zig.from_word(u64::from_le_bytes(*w), &mut stream);
+                    }
+                }
+                first += lanes.lanes() as u64;
+                black_box(acc)
+            })
+        });
+        group.throughput(Throughput::Elements(1));
+    }
     // For reference, the same numbers read the generic way: one at a time through
     // `ChaCha8Rng` into `rand_distr`'s ziggurat, as the engine did before.
     let mut draw = 0u64;

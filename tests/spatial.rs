@@ -5,6 +5,7 @@ mod common;
 use xiang::engine::RunSettings;
 use xiang::engine::layout::{Layout, PathBatch};
 use xiang::engine::model::{Model, run_key};
+use xiang::engine::simd::Simd;
 use xiang::results::RunResults;
 use xiang::run::run_scenario;
 use xiang::scenario::{Scenario, load};
@@ -160,7 +161,7 @@ fn simulate_batch(scn: &Scenario, draws: usize) -> (Layout, PathBatch) {
     assert_eq!(batch.capacity(), draws);
     let mut ws = model.workspace(draws);
     model
-        .simulate(&run_key(3), 0, draws, &mut ws, &mut batch)
+        .simulate(Simd::selected(), &run_key(3), 0, draws, &mut ws, &mut batch)
         .unwrap();
     (layout, batch)
 }

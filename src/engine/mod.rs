@@ -17,6 +17,7 @@
 //! whose processor-specific variants can differ in the last bit (a test switches
 //! glibc's variants and compares the exact state).
 
+pub mod chacha;
 pub mod layout;
 pub mod model;
 pub mod simd;
@@ -33,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::scenario::Scenario;
 use layout::{Layout, PathBatch, extract};
 use model::{Model, Workspace, run_key};
+use simd::Simd;
 
 /// Draws per block: the unit of parallel work, of progress reports and of the
 /// rounding of partial sums. Small enough that a block's recorded series (256 draws ×
@@ -216,12 +218,13 @@ impl Worker {
 /// Projects block `b` and adds it to the worker's accumulator; returns its draw count.
 /// The per-block pipeline, inlined whole into each of its copies (see [`simd`]).
 #[inline(always)]
-fn project_and_add(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
+fn project_and_add(simd: Simd, work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
     let first = b * BLOCK;
     let count = BLOCK.min(work.draws - first) as usize;
     let ev = work.ev;
     worker.cols.resize(count * ev.layout.len(), 0.0);
     project_block(
+        simd,
         work.model,
         &ev.layout,
         &work.key,
@@ -242,7 +245,9 @@ fn project_and_add(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64>
 /// its slice of `cols`.
 // Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn project_block(
+    simd: Simd,
     model: &Model,
     layout: &Layout,
     key: &[u8; 32],
@@ -256,7 +261,7 @@ fn project_block(
     let chunk = batch.capacity();
     for start in (0..count).step_by(chunk) {
         let len = chunk.min(count - start);
-        model.simulate(key, first + start as u64, len, ws, batch)?;
+        model.simulate(simd, key, first + start as u64, len, ws, batch)?;
         if n > 0 {
             extract(
                 layout,
@@ -291,7 +296,7 @@ pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
     let mut batch = model.path_batch(&layout, 1);
     let mut ws = model.workspace(1);
     let mut draw0 = vec![0.0; layout.len()];
-    model.simulate(&run_key(seed), 0, 1, &mut ws, &mut batch)?;
+    model.simulate(Simd::Portable, &run_key(seed), 0, 1, &mut ws, &mut batch)?;
     extract(
         &layout,
         &mut batch,

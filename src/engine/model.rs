@@ -22,7 +22,9 @@ use ndarray::Array2;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
+use super::chacha::StreamLanes;
 use super::layout::{Layout, PathBatch};
+use super::simd::Simd;
 use super::stream::DrawStream;
 use super::terms::{TermLaws, TermScratch, TermSlots};
 use crate::error::{Error, Result};
@@ -35,6 +37,17 @@ use crate::spatial;
 /// paths stream through the cache in year order (1 MB, 14 draws, ran a 120-node run
 /// 1.3–1.5× slower). The cap keeps much larger scenarios' batches bounded.
 pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most memory the words of a group of draws computed together may take
+/// ([`StreamLanes`]): 16 baseline draws take 20 KB, 16 draws of the 13 cities over ten
+/// years 100 KB. Larger draws (120 nodes: 0.9 MB) read their words draw by draw, which
+/// keeps them in the L1 cache as their terms are computed.
+const LANE_WORDS_BYTES: usize = 256 * 1024;
+
+/// Words beyond a draw's own that a group computes for it: a baseline draw's rejected
+/// normals read about two, so more than 8 are rarely needed, and those then come from
+/// the draw's stream.
+const WORDS_AHEAD: usize = 8;
 
 /// The random key of a run, derived from its seed alone.
 pub fn run_key(seed: u64) -> [u8; 32] {
@@ -110,6 +123,12 @@ pub struct Workspace {
     terms: Vec<f64>,
     /// The random stream, restarted for each draw.
     stream: DrawStream,
+    /// The words of a group of draws whose streams are computed together, a row of
+    /// `lane_stride` words per draw (empty until a group is computed).
+    lane_words: Vec<[u8; 8]>,
+    /// Words per row of `lane_words`: whole ChaCha blocks covering a draw's terms and
+    /// at least [`WORDS_AHEAD`] more.
+    lane_stride: usize,
     /// One draw's scratch for its terms.
     term_scratch: TermScratch,
     /// Per regime, each draw's part of the multiplier: K lanes of 1/(1 − ρλ) for a
@@ -325,6 +344,8 @@ impl Model {
             cap,
             terms: lanes(self.slots.len()),
             stream: DrawStream::new(&[0; 32], 0),
+            lane_words: Vec::new(),
+            lane_stride: (self.slots.len() + WORDS_AHEAD).div_ceil(8) * 8,
             term_scratch: TermScratch::new(&self.laws),
             m: self
                 .regimes
@@ -442,14 +463,16 @@ impl Model {
     }
 
     /// Simulates draws `first..first + n` of the run with key `key` into the first `n`
-    /// draws of `batch` (`n` at most the capacity of `ws` and of `batch`). Each draw
-    /// first reads all its random terms from its own stream, in the order of the
-    /// design; the dynamics then run for all `n` draws together, so a draw's path is
-    /// the same, to the bit, in any batch.
+    /// draws of `batch` (`n` at most the capacity of `ws` and of `batch`), on copy
+    /// `simd` of the pipeline. Each draw first reads all its random terms from its own
+    /// stream, in the order of the design; the dynamics then run for all `n` draws
+    /// together, so a draw's path is the same, to the bit, in any batch and on any
+    /// copy.
     // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     pub fn simulate(
         &self,
+        simd: Simd,
         key: &[u8; 32],
         first: u64,
         n: usize,
@@ -457,23 +480,72 @@ impl Model {
         batch: &mut PathBatch,
     ) -> Result<()> {
         debug_assert!(n <= ws.cap && n <= batch.capacity);
-        for d in 0..n {
-            self.draw_randoms(key, first + d as u64, d, ws)?;
+        let grouped = StreamLanes::on(simd).filter(|lanes| {
+            ws.cap >= lanes.lanes() && lanes.lanes() * ws.lane_stride * 8 <= LANE_WORDS_BYTES
+        });
+        match grouped {
+            Some(lanes) => self.draw_groups(lanes, key, first, n, ws)?,
+            None => {
+                for d in 0..n {
+                    let c = ws.cap;
+                    ws.stream.restart(key, first + d as u64);
+                    self.laws
+                        .draw(&mut ws.stream, &mut ws.term_scratch, &mut ws.terms, c, d);
+                    self.draw_multiplier(d, ws)?;
+                }
+            }
         }
         self.dynamics(n, ws, batch);
         Ok(())
     }
 
-    /// Every random term of draw `draw` into lane position `d` of `ws` (see
-    /// [`TermSlots`] for their order), and the draw's part of the spatial multiplier.
-    /// Fails only where I − ρW is singular.
+    /// The random terms of draws `first..first + n` into lane positions `0..n` of
+    /// `ws`, their streams computed `lanes.lanes()` at a time: the same terms as each
+    /// draw's own stream gives.
+    #[inline(always)]
+    fn draw_groups(
+        &self,
+        lanes: StreamLanes,
+        key: &[u8; 32],
+        first: u64,
+        n: usize,
+        ws: &mut Workspace,
+    ) -> Result<()> {
+        let (c, stride, len) = (ws.cap, ws.lane_stride, self.slots.len());
+        ws.lane_words.resize(lanes.lanes() * stride, [0; 8]);
+        for start in (0..n).step_by(lanes.lanes()) {
+            let group = first + start as u64;
+            lanes.fill(key, group, stride / 8, &mut ws.lane_words, stride);
+            for (l, words) in ws
+                .lane_words
+                .chunks_exact(stride)
+                .take(n - start)
+                .enumerate()
+            {
+                let (d, draw) = (start + l, group + l as u64);
+                ws.stream.resume(key, draw, &words[len..], stride as u64);
+                self.laws.draw_from_words(
+                    &words[..len],
+                    &mut ws.stream,
+                    &mut ws.term_scratch,
+                    &mut ws.terms,
+                    c,
+                    d,
+                );
+            }
+            for d in start..n.min(start + lanes.lanes()) {
+                self.draw_multiplier(d, ws)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Draw `d`'s part of the spatial multiplier, from its ρ (drawn into `ws`). Fails
+    /// only where I − ρW is singular.
     // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
-    fn draw_randoms(&self, key: &[u8; 32], draw: u64, d: usize, ws: &mut Workspace) -> Result<()> {
+    fn draw_multiplier(&self, d: usize, ws: &mut Workspace) -> Result<()> {
         let c = ws.cap;
-        ws.stream.restart(key, draw);
-        self.laws
-            .draw(&mut ws.stream, &mut ws.term_scratch, &mut ws.terms, c, d);
         let rho = ws.terms[self.slots.rho() * c + d];
         for (regime, m) in self.regimes.iter().zip(&mut ws.m) {
             match &regime.spread {

@@ -97,23 +97,31 @@ pub(super) fn add_block_of_draws(work: &BlockWork, b: u64, worker: &mut Worker) 
         Simd::Avx2 => return unsafe { project_and_add_avx2(work, b, worker) },
         Simd::Portable => {}
     }
-    super::project_and_add(work, b, worker)
+    super::project_and_add(Simd::Portable, work, b, worker)
 }
 
 /// Defines two functions over the same parameters that evaluate `$body`: `$avx2`
-/// compiled with AVX2 enabled and `$avx512` with AVX-512 (x86-64 only). Everything
-/// `$body` calls is `#[inline(always)]`, so each function is a whole copy of it.
+/// compiled with AVX2 enabled and `$avx512` with AVX-512 (x86-64 only), `$copy` naming
+/// the copy in `$body`. Everything `$body` calls is `#[inline(always)]`, so each
+/// function is a whole copy of it.
 macro_rules! vector_copies {
-    ($avx2:ident, $avx512:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty, $body:expr) => {
+    (
+        $avx2:ident,
+        $avx512:ident,
+        ($($arg:ident: $ty:ty),*) -> $ret:ty,
+        |$copy:ident| $body:expr
+    ) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
         fn $avx2($($arg: $ty),*) -> $ret {
+            let $copy = Simd::Avx2;
             $body
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
         fn $avx512($($arg: $ty),*) -> $ret {
+            let $copy = Simd::Avx512;
             $body
         }
     };
@@ -123,7 +131,7 @@ vector_copies!(
     project_and_add_avx2,
     project_and_add_avx512,
     (work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64>,
-    super::project_and_add(work, b, worker)
+    |copy| super::project_and_add(copy, work, b, worker)
 );
 
 /// Simulates draws `first..first + count` and writes their series into `cols`,
@@ -157,7 +165,16 @@ pub fn project_on(
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = simd;
-    super::project_block(model, layout, key, first, count, scratch, cols)
+    super::project_block(
+        Simd::Portable,
+        model,
+        layout,
+        key,
+        first,
+        count,
+        scratch,
+        cols,
+    )
 }
 
 vector_copies!(
@@ -172,7 +189,7 @@ vector_copies!(
         scratch: &mut BlockScratch,
         cols: &mut [f64]
     ) -> Result<()>,
-    super::project_block(model, layout, key, first, count, scratch, cols)
+    |copy| super::project_block(copy, model, layout, key, first, count, scratch, cols)
 );
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ pub struct DrawStream {
     words: [[u8; 8]; WORDS],
     /// The next word of `words` to hand out (`WORDS`: refill first).
     next: usize,
+    /// Where to set the generator (stream, 64-bit word) before it computes again, when
+    /// the stream's words so far were computed elsewhere ([`DrawStream::resume`]).
+    seek: Option<(u64, u64)>,
 }
 
 impl DrawStream {
@@ -45,6 +48,7 @@ impl DrawStream {
             key: *key,
             words: [[0; 8]; WORDS],
             next: WORDS,
+            seek: None,
         }
     }
 
@@ -60,6 +64,33 @@ impl DrawStream {
         // Also discards the generator's buffered words.
         self.chacha.set_stream(draw);
         self.next = WORDS;
+        self.seek = None;
+    }
+
+    /// Restarts this stream as stream `draw` of the run with key `key`, its words
+    /// before word `at` having been computed elsewhere (`engine::chacha`): the next
+    /// words handed out are `ahead`, the words just before `at`, then those from `at`
+    /// on. The generator is set to `at` only if they are needed.
+    #[inline]
+    pub fn resume(&mut self, key: &[u8; 32], draw: u64, ahead: &[[u8; 8]], at: u64) {
+        if self.key != *key {
+            self.chacha = ChaCha8Rng::from_seed(*key);
+            self.key = *key;
+        }
+        let kept = &ahead[..ahead.len().min(WORDS)];
+        self.next = WORDS - kept.len();
+        self.words[self.next..].copy_from_slice(kept);
+        self.seek = Some((draw, at - (ahead.len() - kept.len()) as u64));
+    }
+
+    /// Sets the generator where [`DrawStream::resume`] left it to be set, if it did.
+    #[inline(always)]
+    fn seek_generator(&mut self) {
+        if let Some((draw, at)) = self.seek.take() {
+            self.chacha.set_stream(draw);
+            // Positions count 32-bit words.
+            self.chacha.set_word_pos(u128::from(at) * 2);
+        }
     }
 
     /// The next 64-bit word of the stream.
@@ -84,7 +115,10 @@ impl DrawStream {
         head.copy_from_slice(&self.words[self.next..self.next + take]);
         self.next += take;
         let (whole, tail) = rest.split_at_mut(rest.len() / WORDS * WORDS);
-        self.chacha.fill_bytes(whole.as_flattened_mut());
+        if !whole.is_empty() {
+            self.seek_generator();
+            self.chacha.fill_bytes(whole.as_flattened_mut());
+        }
         if !tail.is_empty() {
             self.refill();
             tail.copy_from_slice(&self.words[..tail.len()]);
@@ -95,6 +129,7 @@ impl DrawStream {
     /// The next 256 bytes of the stream into the buffer.
     #[cold]
     fn refill(&mut self) {
+        self.seek_generator();
         self.chacha.fill_bytes(self.words.as_flattened_mut());
         self.next = 0;
     }
@@ -161,6 +196,38 @@ mod tests {
             // Leave part of a refill, and of the generator's buffer, unread.
             for _ in 0..used {
                 reused.next_u64();
+            }
+        }
+    }
+
+    #[test]
+    fn a_resumed_stream_continues_from_the_words_ahead() {
+        let key = [6u8; 32];
+        let other = [9u8; 32];
+        let mut reused = DrawStream::new(&other, 1);
+        for (draw, at, ahead) in [
+            (3, 160, 15),
+            (4, 152, 0),
+            (5, 40, 40),
+            (6, 8, 8),
+            (7, 64, 33),
+        ] {
+            let mut reference = ChaCha8Rng::from_seed(key);
+            reference.set_stream(draw);
+            let words: Vec<[u8; 8]> = (0..at + 80)
+                .map(|_| reference.next_u64().to_le_bytes())
+                .collect();
+            // Part of the last stream's buffer left unread, and another key before.
+            reused.next_u64();
+            reused.resume(&key, draw, &words[(at - ahead) as usize..at as usize], at);
+            let mut got = vec![[0u8; 8]; 3];
+            reused.fill_words(&mut got);
+            for _ in 3..ahead as usize + 70 {
+                got.push(reused.next_u64().to_le_bytes());
+            }
+            let want = &words[(at - ahead) as usize..][..got.len()];
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                assert_eq!(g, w, "draw {draw}, word {i} after the {ahead} ahead");
             }
         }
     }

@@ -209,9 +209,53 @@ impl TermLaws {
             values,
             rejected,
         } = scratch;
-        let (n, g, st) = (self.len(), self.general.len(), self.standard);
-        let (words, values) = (&mut words[..n], &mut values[..n]);
+        let words = &mut words[..self.len()];
         stream.fill_words(words);
+        self.finish(words, stream, values, rejected, lanes, cap, d);
+    }
+
+    /// As [`TermLaws::draw`], for a draw whose terms' own words, `words` (one per term,
+    /// as little-endian bytes), were computed elsewhere: `stream` hands out the words
+    /// after them.
+    #[inline(never)]
+    pub fn draw_from_words(
+        &self,
+        words: &[[u8; 8]],
+        stream: &mut DrawStream,
+        scratch: &mut TermScratch,
+        lanes: &mut [f64],
+        cap: usize,
+        d: usize,
+    ) {
+        let TermScratch {
+            values, rejected, ..
+        } = scratch;
+        self.finish(
+            &words[..self.len()],
+            stream,
+            values,
+            rejected,
+            lanes,
+            cap,
+            d,
+        );
+    }
+
+    /// The terms' values from their own words, then further words from `stream`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn finish(
+        &self,
+        words: &[[u8; 8]],
+        stream: &mut DrawStream,
+        values: &mut [f64],
+        rejected: &mut [usize],
+        lanes: &mut [f64],
+        cap: usize,
+        d: usize,
+    ) {
+        let (n, g, st) = (self.len(), self.general.len(), self.standard);
+        let values = &mut values[..n];
         let zig = Ziggurat::get();
         // General terms, each finished at once: they come first in term order.
         general_terms(zig, &self.general, &words[..g], &mut values[..g], stream);
@@ -363,6 +407,53 @@ mod tests {
         // The narrow range keeps a value in 6.7% of tries: most draws read further
         // words, and about 1% run out of tries and are clamped.
         assert!(clamped > 0, "no draw exhausted its tries");
+    }
+
+    /// The laws of `terms_are_those_drawn_one_at_a_time`: a narrow truncated normal
+    /// keeps a value in 6.7% of tries, so most draws read many words beyond their own.
+    fn narrow_laws() -> TermLaws {
+        let narrow = Dist::Normal {
+            mean: 0.0,
+            sd: 1.0,
+            min: 0.5,
+            max: 0.7,
+        };
+        let general = vec![Dist::Fixed(0.25), narrow, narrow, narrow];
+        laws(general, 130, vec![narrow, Dist::Fixed(1.0)])
+    }
+
+    #[test]
+    fn terms_from_words_computed_in_groups_are_those_drawn_one_at_a_time() {
+        use crate::engine::chacha::StreamLanes;
+        use crate::engine::simd::Simd;
+
+        let laws = narrow_laws();
+        let key = [12u8; 32];
+        let (cap, n) = (2, laws.len());
+        for simd in [Simd::Avx2, Simd::Avx512] {
+            let Some(group) = StreamLanes::on(simd) else {
+                continue;
+            };
+            // A row of whole blocks: the draw's own words and a few after them.
+            let stride = (n + 3).div_ceil(8) * 8;
+            let mut words = vec![[0u8; 8]; group.lanes() * stride];
+            let mut scratch = TermScratch::new(&laws);
+            let mut stream = DrawStream::new(&key, 0);
+            let mut lanes = vec![f64::NAN; n * cap];
+            for first in (0..800).step_by(group.lanes()) {
+                group.fill(&key, first, stride / 8, &mut words, stride);
+                for (l, row) in words.chunks_exact(stride).enumerate() {
+                    let draw = first + l as u64;
+                    stream.resume(&key, draw, &row[n..], stride as u64);
+                    laws.draw_from_words(&row[..n], &mut stream, &mut scratch, &mut lanes, cap, 1);
+                    let want = one_at_a_time(&laws, &key, draw);
+                    for (j, w) in want.iter().enumerate() {
+                        let got = lanes[j * cap + 1];
+                        assert_eq!(got.to_bits(), w.to_bits(), "{simd:?} draw {draw}, term {j}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
