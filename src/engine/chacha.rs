@@ -19,9 +19,6 @@
 
 use super::simd::Simd;
 
-/// The ChaCha constants, "expand 32-byte k".
-const CONSTANTS: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
-
 /// The AVX-512 kernel computing ChaCha8 for 16 consecutive streams at once. Holding
 /// one proves the processor has the instructions it was compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +84,8 @@ fn key_words(key: &[u8; 32]) -> [u32; 8] {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::CONSTANTS;
+    /// The ChaCha constants, "expand 32-byte k".
+    const CONSTANTS: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
     /// One quarter round on four state words, each a register of 16 lanes.
     macro_rules! quarter_round {
