@@ -486,8 +486,8 @@ impl Model {
         match grouped {
             Some(lanes) => self.draw_groups(lanes, key, first, n, ws)?,
             None => {
+                let c = ws.cap;
                 for d in 0..n {
-                    let c = ws.cap;
                     ws.stream.restart(key, first + d as u64);
                     self.laws
                         .draw(&mut ws.stream, &mut ws.term_scratch, &mut ws.terms, c, d);

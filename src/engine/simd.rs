@@ -8,8 +8,10 @@
 //! ([`project_on`]: stored draws, benchmarks), each exist in a copy compiled with AVX2
 //! enabled, one compiled with AVX-512 (F, DQ, VL and BW: 512-bit vectors and 32
 //! registers) enabled, and the portable one. What they call is `#[inline(always)]`, so
-//! that each copy covers it. The same binary thus runs on any x86-64 machine and uses
-//! the widest vectors the processor has.
+//! that each copy covers it, and each copy passes down which it is: the AVX-512 copy
+//! also computes its draws' ChaCha8 streams 16 at a time (`engine::chacha`). The same
+//! binary thus runs on any x86-64 machine and uses the widest vectors the processor
+//! has.
 //!
 //! Every copy gives the same bits: every IEEE operation is correctly rounded at any
 //! vector width, and the compiler neither reorders nor fuses floating-point operations
