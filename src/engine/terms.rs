@@ -193,9 +193,6 @@ impl TermLaws {
     /// into position `d` of its lane of `lanes` (a lane of `cap` values per term).
     /// Each value is what [`Dist::sample_from`] gives from the term's own word, reading
     /// any further words from the stream after all the terms' own, in term order.
-    // Kept out of line: inlined into the block pipeline, its loops lost their
-    // registers to the pipeline's state.
-    #[inline(never)]
     pub fn draw(
         &self,
         stream: &mut DrawStream,
@@ -204,19 +201,18 @@ impl TermLaws {
         cap: usize,
         d: usize,
     ) {
-        let TermScratch {
-            words,
-            values,
-            rejected,
-        } = scratch;
-        let words = &mut words[..self.len()];
-        stream.fill_words(words);
-        self.finish(words, stream, values, rejected, lanes, cap, d);
+        // Taken out of the scratch while it is lent whole, then put back: no allocation.
+        let mut words = std::mem::take(&mut scratch.words);
+        stream.fill_words(&mut words[..self.len()]);
+        self.draw_from_words(&words, stream, scratch, lanes, cap, d);
+        scratch.words = words;
     }
 
     /// As [`TermLaws::draw`], for a draw whose terms' own words, `words` (one per term,
     /// as little-endian bytes), were computed elsewhere: `stream` hands out the words
     /// after them.
+    // Kept out of line: inlined into the block pipeline, its loops lost their
+    // registers to the pipeline's state.
     #[inline(never)]
     pub fn draw_from_words(
         &self,
@@ -227,35 +223,9 @@ impl TermLaws {
         cap: usize,
         d: usize,
     ) {
-        let TermScratch {
-            values, rejected, ..
-        } = scratch;
-        self.finish(
-            &words[..self.len()],
-            stream,
-            values,
-            rejected,
-            lanes,
-            cap,
-            d,
-        );
-    }
-
-    /// The terms' values from their own words, then further words from `stream`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn finish(
-        &self,
-        words: &[[u8; 8]],
-        stream: &mut DrawStream,
-        values: &mut [f64],
-        rejected: &mut [usize],
-        lanes: &mut [f64],
-        cap: usize,
-        d: usize,
-    ) {
         let (n, g, st) = (self.len(), self.general.len(), self.standard);
-        let values = &mut values[..n];
+        let (words, values) = (&words[..n], &mut scratch.values[..n]);
+        let rejected = &mut scratch.rejected;
         let zig = Ziggurat::get();
         // General terms, each finished at once: they come first in term order.
         general_terms(zig, &self.general, &words[..g], &mut values[..g], stream);
