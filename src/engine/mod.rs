@@ -134,7 +134,7 @@ pub fn simulate(
     let done = AtomicU64::new(0);
     let block_len = BLOCK as usize * n;
     let len = layout.len();
-    let copy = simd::Simd::selected();
+    let copy = Simd::selected();
     values
         .par_chunks_mut(block_len)
         .enumerate()
@@ -337,10 +337,11 @@ pub fn accumulate(
     // hold integers only, so how blocks fall to workers cannot change the sum.
     let idle: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
     let idle_workers = || idle.lock().unwrap_or_else(PoisonError::into_inner);
+    let copy = Simd::selected();
     blocks.into_par_iter().try_for_each(|b| -> Result<()> {
         let taken = idle_workers().pop();
         let mut worker = taken.unwrap_or_else(|| Worker::new(&model, &ev));
-        let count = simd::add_block_of_draws(&work, b as u64, &mut worker)?;
+        let count = simd::add_block_of_draws(copy, &work, b as u64, &mut worker)?;
         progress(done.fetch_add(count, Ordering::Relaxed) + count);
         idle_workers().push(worker);
         Ok(())

@@ -87,102 +87,65 @@ impl Simd {
     }
 }
 
-/// [`super::project_and_add`] on the copy [`Simd::selected`] names; returns the
-/// block's draw count.
-pub(super) fn add_block_of_draws(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64> {
-    #[cfg(target_arch = "x86_64")]
-    match Simd::selected() {
-        // SAFETY: `selected` names a copy only on a processor that supports every
-        // feature the copy was compiled for.
-        Simd::Avx512 => return unsafe { project_and_add_avx512(work, b, worker) },
-        // SAFETY: as above.
-        Simd::Avx2 => return unsafe { project_and_add_avx2(work, b, worker) },
-        Simd::Portable => {}
-    }
-    super::project_and_add(Simd::Portable, work, b, worker)
-}
-
-/// Defines two functions over the same parameters that evaluate `$body`: `$avx2`
-/// compiled with AVX2 enabled and `$avx512` with AVX-512 (x86-64 only), `$copy` naming
-/// the copy in `$body`. Everything `$body` calls is `#[inline(always)]`, so each
-/// function is a whole copy of it.
+/// Defines `$name`, which evaluates `$body` on copy `simd` of the pipeline, or on the
+/// widest copy the processor has if `simd` is wider: the body is compiled three times,
+/// with AVX2 enabled, with AVX-512 enabled (x86-64 only) and portable, `$copy` naming
+/// the copy in each. Everything `$body` calls is `#[inline(always)]`, so each is a
+/// whole copy of it.
 macro_rules! vector_copies {
     (
-        $avx2:ident,
-        $avx512:ident,
-        ($($arg:ident: $ty:ty),*) -> $ret:ty,
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty,
         |$copy:ident| $body:expr
     ) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        fn $avx2($($arg: $ty),*) -> $ret {
-            let $copy = Simd::Avx2;
-            $body
-        }
+        $(#[$meta])*
+        $vis fn $name(simd: Simd, $($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2")]
+            fn avx2($($arg: $ty),*) -> $ret {
+                let $copy = Simd::Avx2;
+                $body
+            }
 
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
-        fn $avx512($($arg: $ty),*) -> $ret {
-            let $copy = Simd::Avx512;
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+            fn avx512($($arg: $ty),*) -> $ret {
+                let $copy = Simd::Avx512;
+                $body
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            match simd.min(Simd::available()) {
+                // SAFETY: `available` names only copies whose features the processor
+                // supports.
+                Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                // SAFETY: as above.
+                Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                Simd::Portable => {}
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = simd;
+            let $copy = Simd::Portable;
             $body
         }
     };
 }
 
 vector_copies!(
-    project_and_add_avx2,
-    project_and_add_avx512,
-    (work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64>,
+    /// [`super::project_and_add`] on copy `simd` (the engine passes
+    /// [`Simd::selected`]); returns the block's draw count.
+    pub(super) fn add_block_of_draws(work: &BlockWork, b: u64, worker: &mut Worker) -> Result<u64>,
     |copy| super::project_and_add(copy, work, b, worker)
 );
 
-/// Simulates draws `first..first + count` and writes their series into `cols`,
-/// series-major (`cols[s * count + j]` for draw `first + j`), on copy `simd`, or on the
-/// widest copy the processor has if `simd` is wider: the projection of a block without
-/// its accumulation (stored draws take [`Simd::selected`]; benchmarks compare the
-/// copies in one process). Every copy writes the same bits.
-#[allow(clippy::too_many_arguments)]
-pub fn project_on(
-    simd: Simd,
-    model: &Model,
-    layout: &Layout,
-    key: &[u8; 32],
-    first: u64,
-    count: usize,
-    scratch: &mut BlockScratch,
-    cols: &mut [f64],
-) -> Result<()> {
-    #[cfg(target_arch = "x86_64")]
-    match simd.min(Simd::available()) {
-        // SAFETY: as in `add_block_of_draws`: `available` names only copies whose
-        // features the processor supports.
-        Simd::Avx512 => {
-            return unsafe { project_avx512(model, layout, key, first, count, scratch, cols) };
-        }
-        // SAFETY: as above.
-        Simd::Avx2 => {
-            return unsafe { project_avx2(model, layout, key, first, count, scratch, cols) };
-        }
-        Simd::Portable => {}
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = simd;
-    super::project_block(
-        Simd::Portable,
-        model,
-        layout,
-        key,
-        first,
-        count,
-        scratch,
-        cols,
-    )
-}
-
 vector_copies!(
-    project_avx2,
-    project_avx512,
-    (
+    /// Simulates draws `first..first + count` and writes their series into `cols`,
+    /// series-major (`cols[s * count + j]` for draw `first + j`), on copy `simd`, or on
+    /// the widest copy the processor has if `simd` is wider: the projection of a block
+    /// without its accumulation (stored draws take [`Simd::selected`]; benchmarks
+    /// compare the copies in one process). Every copy writes the same bits.
+    #[allow(clippy::too_many_arguments)]
+    pub fn project_on(
         model: &Model,
         layout: &Layout,
         key: &[u8; 32],
