@@ -124,11 +124,8 @@ pub struct Workspace {
     /// The random stream, restarted for each draw.
     stream: DrawStream,
     /// The words of a group of draws whose streams are computed together, a row of
-    /// `lane_stride` words per draw (empty until a group is computed).
+    /// [`Model::lane_stride`] words per draw (empty until a group is computed).
     lane_words: Vec<[u8; 8]>,
-    /// Words per row of `lane_words`: whole ChaCha blocks covering a draw's terms and
-    /// at least [`WORDS_AHEAD`] more.
-    lane_stride: usize,
     /// One draw's scratch for its terms.
     term_scratch: TermScratch,
     /// Per regime, each draw's part of the multiplier: K lanes of 1/(1 − ρλ) for a
@@ -345,7 +342,6 @@ impl Model {
             terms: lanes(self.slots.len()),
             stream: DrawStream::new(&[0; 32], 0),
             lane_words: Vec::new(),
-            lane_stride: (self.slots.len() + WORDS_AHEAD).div_ceil(8) * 8,
             term_scratch: TermScratch::new(&self.laws),
             m: self
                 .regimes
@@ -481,7 +477,7 @@ impl Model {
     ) -> Result<()> {
         debug_assert!(n <= ws.cap && n <= batch.capacity);
         let grouped = StreamLanes::on(simd).filter(|lanes| {
-            ws.cap >= lanes.lanes() && lanes.lanes() * ws.lane_stride * 8 <= LANE_WORDS_BYTES
+            ws.cap >= lanes.lanes() && lanes.lanes() * self.lane_stride() * 8 <= LANE_WORDS_BYTES
         });
         match grouped {
             Some(lanes) => self.draw_groups(lanes, key, first, n, ws)?,
@@ -511,7 +507,7 @@ impl Model {
         n: usize,
         ws: &mut Workspace,
     ) -> Result<()> {
-        let (c, stride, len) = (ws.cap, ws.lane_stride, self.slots.len());
+        let (c, stride, len) = (ws.cap, self.lane_stride(), self.slots.len());
         ws.lane_words.resize(lanes.lanes() * stride, [0; 8]);
         for start in (0..n).step_by(lanes.lanes()) {
             let group = first + start as u64;
@@ -538,6 +534,12 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// Words per draw of a group whose streams are computed together: whole ChaCha
+    /// blocks (8 words each) covering a draw's terms and at least [`WORDS_AHEAD`] more.
+    fn lane_stride(&self) -> usize {
+        (self.slots.len() + WORDS_AHEAD).div_ceil(8) * 8
     }
 
     /// Draw `d`'s part of the spatial multiplier, from its ρ (drawn into `ws`). Fails
