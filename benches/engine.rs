@@ -50,12 +50,12 @@ use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use xiang::aggregate::aggregate;
-use xiang::engine::chacha::StreamLanes;
+use xiang::engine::chacha::{GROUP, StreamLanes};
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
 use xiang::engine::simd::{Simd, project_on};
 use xiang::engine::stream::DrawStream;
-use xiang::engine::terms::TermSlots;
+use xiang::engine::terms::{TermLaws, TermScratch, TermSlots};
 use xiang::engine::{BLOCK, BlockScratch, RunSettings, simulate, with_threads};
 use xiang::normal::Ziggurat;
 use xiang::run::{run_info, run_scenario};
@@ -403,7 +403,8 @@ fn bench_multiplier(c: &mut Criterion, cases: &Cases) {
 /// words at once, each made a standard normal by the ziggurat's fast path, the rare
 /// rejected one finished with further words. The words come from the draw's own
 /// stream (`baseline_145_normals`, as the portable and AVX2 copies take them) or, on a
-/// processor with AVX-512, from the streams of 16 draws computed together
+/// processor with AVX-512, from the streams of 16 draws computed together, each term
+/// then computed for the 16 draws at once into its lane
 /// (`baseline_145_normals_grouped`, as the AVX-512 copy takes them; time per draw).
 /// (The engine makes 11 of the 145 uniform or fixed instead, which costs less.)
 fn bench_rng_floor(c: &mut Criterion, cases: &Cases) {
@@ -431,25 +432,32 @@ fn bench_rng_floor(c: &mut Criterion, cases: &Cases) {
         })
     });
     if let Some(lanes) = StreamLanes::on(Simd::selected()) {
-        // Whole blocks covering the terms and 8 words more, as the engine's rows.
-        let stride = (BASELINE_TERMS + 8).div_ceil(8) * 8;
-        let mut rows = vec![[0u8; 8]; lanes.lanes() * stride];
+        // Whole blocks covering the terms and 8 words more, as the engine's groups.
+        let laws = TermLaws::standard_normals(BASELINE_TERMS);
+        let per_draw = (BASELINE_TERMS + 8).div_ceil(8) * 8;
+        let mut words = vec![0u64; GROUP * per_draw];
+        let mut values = vec![0.0; BASELINE_TERMS * GROUP];
+        let mut scratch = TermScratch::new(&laws);
         let mut stream = DrawStream::new(&key, 0);
         let mut first = 0u64;
-        group.throughput(Throughput::Elements(lanes.lanes() as u64));
+        group.throughput(Throughput::Elements(GROUP as u64));
         group.bench_function(format!("baseline_{BASELINE_TERMS}_normals_grouped"), |b| {
             b.iter(|| {
-                lanes.fill(&key, first, stride / 8, &mut rows, stride);
-                let mut acc = 0.0f64;
-                for (l, row) in rows.chunks_exact(stride).enumerate() {
-                    let ahead = &row[BASELINE_TERMS..];
-                    stream.resume(&key, first + l as u64, ahead, stride as u64);
-                    for w in &row[..BASELINE_TERMS] {
-                        acc += zig.from_word(u64::from_le_bytes(*w), &mut stream);
-                    }
-                }
-                first += lanes.lanes() as u64;
-                black_box(acc)
+                lanes.fill(&key, first, per_draw / 8, &mut words);
+                laws.draw_lanes(
+                    lanes,
+                    &words,
+                    &key,
+                    first,
+                    GROUP,
+                    &mut stream,
+                    &mut scratch,
+                    &mut values,
+                    GROUP,
+                    0,
+                );
+                first += GROUP as u64;
+                black_box(&values);
             })
         });
         group.throughput(Throughput::Elements(1));

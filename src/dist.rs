@@ -77,19 +77,43 @@ impl Dist {
     // paths that read further words stay out of line.
     #[inline(always)]
     pub fn sample_with<R: Rng + ?Sized>(&self, zig: &Ziggurat, word: u64, rng: &mut R) -> f64 {
+        match self.from_own_word(zig, word) {
+            (x, true) => x,
+            _ => self.redrawn(zig, word, rng),
+        }
+    }
+
+    /// The value [`Dist::sample_from`] gives from `word` alone, and whether it is
+    /// final: always for a fixed value or a uniform; for a normal, when the ziggurat's
+    /// fast path accepts the word and the value lies in the range. Branch-free for a
+    /// normal, so a loop of calls on one law vectorizes.
+    #[inline(always)]
+    pub fn from_own_word(&self, zig: &Ziggurat, word: u64) -> (f64, bool) {
         match *self {
-            Dist::Fixed(v) => v,
-            Dist::Uniform { low, high } => low + (high - low) * normal::unit(word),
-            Dist::Normal { mean, sd, min, max } => match zig.fast(word) {
-                (z, true) if (min..=max).contains(&(mean + sd * z)) => mean + sd * z,
-                _ => Dist::normal_redrawn(zig, word, (mean, sd, min, max), rng),
-            },
+            Dist::Fixed(v) => (v, true),
+            Dist::Uniform { low, high } => (low + (high - low) * normal::unit(word), true),
+            Dist::Normal { mean, sd, min, max } => {
+                let (z, accepted) = zig.fast(word);
+                let x = mean + sd * z;
+                (x, accepted & (min <= x) & (x <= max))
+            }
+        }
+    }
+
+    /// The value [`Dist::sample_from`] gives from `word` where
+    /// [`Dist::from_own_word`] is not final, reading further words from `rng`.
+    #[cold]
+    pub fn redrawn<R: Rng + ?Sized>(&self, zig: &Ziggurat, word: u64, rng: &mut R) -> f64 {
+        match *self {
+            Dist::Normal { mean, sd, min, max } => {
+                Dist::normal_redrawn(zig, word, (mean, sd, min, max), rng)
+            }
+            _ => self.from_own_word(zig, word).0,
         }
     }
 
     /// [`Dist::sample_from`] for a normal whose word alone does not settle it: the
     /// ziggurat finishes the word, then new values are drawn while outside the range.
-    #[cold]
     fn normal_redrawn<R: Rng + ?Sized>(
         zig: &Ziggurat,
         word: u64,

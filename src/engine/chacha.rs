@@ -6,10 +6,12 @@
 //! sixteen state words spread over a few vector registers, with shuffles between
 //! rounds. The draws of a batch are consecutive streams that differ only in the stream
 //! id, so the same block of 16 streams can be computed with each state word in one
-//! 512-bit register, a lane per stream, and no shuffle in the rounds; a transpose then
-//! writes each stream's block into its draw's row of words. That takes a third of the
-//! generator's time. (With AVX2's 16 registers, 8 streams' state fills all of them and
-//! the kernel was slower than `ChaCha8Rng`.)
+//! 512-bit register, a lane per stream, and no shuffle in the rounds. The words are
+//! then stored as they lie, each 64-bit word of the 16 streams side by side: the
+//! engine computes a term for 16 draws from them at once, into its lanes, which hold
+//! a term's draws side by side too, so no transpose is needed on either side. That
+//! takes a third of the generator's time. (With AVX2's 16 registers, 8 streams' state
+//! fills all of them and the kernel was slower than `ChaCha8Rng`.)
 //!
 //! The state is laid out as `ChaCha8Rng` lays it out: the constants, the 32-byte key
 //! as eight little-endian words, the 64-bit block counter (words 12, 13) and the 64-bit
@@ -18,6 +20,9 @@
 //! `ChaCha8Rng`.
 
 use super::simd::Simd;
+
+/// Streams computed together: one per 32-bit lane of a 512-bit vector.
+pub const GROUP: usize = 16;
 
 /// The AVX-512 kernel computing ChaCha8 for 16 consecutive streams at once. Holding
 /// one proves the processor has the instructions it was compiled for.
@@ -34,39 +39,32 @@ impl StreamLanes {
         (simd.min(Simd::available()) == Simd::Avx512).then_some(StreamLanes { _detected: () })
     }
 
-    /// Streams computed together: 16.
+    /// Streams computed together: [`GROUP`].
     pub fn lanes(self) -> usize {
-        16
+        GROUP
     }
 
     /// The first `8 · blocks` 64-bit words of the streams of draws
-    /// `first..first + lanes()` of the run with key `key`: draw `first + l`'s word `w`
-    /// into `out[l · stride + w]`, as little-endian bytes (the words
-    /// `ChaCha8Rng::next_u64` gives from the stream's start).
+    /// `first..first + GROUP` of the run with key `key`, word by word: draw
+    /// `first + l`'s word `w` into `out[w · GROUP + l]` (the words
+    /// `ChaCha8Rng::next_u64` gives from the stream's start). Each word's 16 draws are
+    /// thus side by side, as the engine's lanes hold its terms.
     ///
     /// # Panics
-    /// If `stride < 8 · blocks` or `out` is shorter than `(lanes() − 1) · stride +
-    /// 8 · blocks`: the engine sizes `out` itself.
-    pub fn fill(
-        self,
-        key: &[u8; 32],
-        first: u64,
-        blocks: usize,
-        out: &mut [[u8; 8]],
-        stride: usize,
-    ) {
-        let needed = (self.lanes() - 1) * stride + 8 * blocks;
+    /// If `out` is shorter than `8 · blocks · GROUP` words: the engine sizes `out`
+    /// itself.
+    pub fn fill(self, key: &[u8; 32], first: u64, blocks: usize, out: &mut [u64]) {
         assert!(
-            stride >= 8 * blocks && out.len() >= needed,
-            "stream lanes: stride {stride}, {blocks} blocks, {} words",
+            out.len() >= 8 * blocks * GROUP,
+            "stream lanes: {blocks} blocks, {} words",
             out.len()
         );
         let key = key_words(key);
         // SAFETY: a `StreamLanes` exists only where `Simd::available` found AVX-512;
-        // `out` holds every row written (checked above).
+        // `out` holds every word written (checked above).
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            x86::fill_avx512(&key, first, blocks, out, stride)
+            x86::fill_avx512(&key, first, blocks, out)
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (key, first, out);
@@ -156,26 +154,21 @@ mod x86 {
         )
     }
 
-    /// The row of the transposed block that holds lane `l`'s words: the transpose
-    /// below leaves lanes 1 and 2 of every four swapped.
-    const ROW_OF_LANE_16: [usize; 16] = [0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15];
-
     /// [`super::StreamLanes::fill`] for 16 lanes.
     ///
     /// # Safety
     /// The processor must have AVX-512 F, DQ, VL and BW, and `out` must hold
-    /// `15 · stride + 8 · blocks` words with `stride ≥ 8 · blocks`.
+    /// `8 · blocks · 16` words.
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
-    pub(super) unsafe fn fill_avx512(
-        key: &[u32; 8],
-        first: u64,
-        blocks: usize,
-        out: &mut [[u8; 8]],
-        stride: usize,
-    ) {
+    pub(super) unsafe fn fill_avx512(key: &[u32; 8], first: u64, blocks: usize, out: &mut [u64]) {
         let (stream_low, stream_high) = stream_words_512(first);
         let constant = CONSTANTS.map(|c| _mm512_set1_epi32(c as i32));
         let key = key.map(|k| _mm512_set1_epi32(k as i32));
+        // A 64-bit word is two state words, low then high: interleaved, lanes 0–7
+        // make one vector of 64-bit words and lanes 8–15 the next.
+        let first_eight = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+        let last_eight =
+            _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
         for block in 0..blocks {
             let counter = block as u64;
             let init = [
@@ -197,45 +190,22 @@ mod x86 {
                 stream_high,
             ];
             let r = chacha8(init);
-            // Transpose 16 × 16 words: pairs of rows, then pairs of pairs, then
-            // 128-bit quarters twice.
-            let t: [__m512i; 16] = std::array::from_fn(|i| {
-                let (a, b) = (r[i & !1], r[i | 1]);
-                if i % 2 == 0 {
-                    _mm512_unpacklo_epi32(a, b)
-                } else {
-                    _mm512_unpackhi_epi32(a, b)
+            for word in 0..8 {
+                let (low, high) = (r[2 * word], r[2 * word + 1]);
+                let at = (8 * block + word) * 16;
+                // SAFETY: `at + 16 ≤ 8 · blocks · 16 ≤ out.len()` (the caller's
+                // contract); unaligned stores of 64 bytes.
+                unsafe {
+                    let to = out.as_mut_ptr().add(at);
+                    _mm512_storeu_si512(
+                        to.cast(),
+                        _mm512_permutex2var_epi32(low, first_eight, high),
+                    );
+                    _mm512_storeu_si512(
+                        to.add(8).cast(),
+                        _mm512_permutex2var_epi32(low, last_eight, high),
+                    );
                 }
-            });
-            let u: [__m512i; 16] = std::array::from_fn(|i| {
-                let (base, j) = (i & !3, i & 1);
-                let (a, b) = (t[base + j], t[base + 2 + j]);
-                if i & 2 == 0 {
-                    _mm512_unpacklo_epi64(a, b)
-                } else {
-                    _mm512_unpackhi_epi64(a, b)
-                }
-            });
-            let v: [__m512i; 16] = std::array::from_fn(|i| {
-                let (base, q) = (i & !7, i & 3);
-                let (a, b) = (u[base + q], u[base + 4 + q]);
-                if i & 4 == 0 {
-                    _mm512_shuffle_i32x4::<0x88>(a, b)
-                } else {
-                    _mm512_shuffle_i32x4::<0xdd>(a, b)
-                }
-            });
-            for (i, &row) in ROW_OF_LANE_16.iter().enumerate() {
-                let (a, b) = (v[row & 7], v[8 + (row & 7)]);
-                let w = if row < 8 {
-                    _mm512_shuffle_i32x4::<0x88>(a, b)
-                } else {
-                    _mm512_shuffle_i32x4::<0xdd>(a, b)
-                };
-                let at = i * stride + 8 * block;
-                // SAFETY: `at + 8 ≤ 15 · stride + 8 · blocks ≤ out.len()` (the
-                // caller's contract); an unaligned store of 64 bytes.
-                unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(at).cast(), w) };
             }
         }
     }
@@ -255,27 +225,23 @@ mod tests {
         // Streams whose low word carries into the high one, and the last ones.
         for first in [0, 5, u64::from(u32::MAX) - 6, u64::MAX - 15] {
             for &lanes in &kernels {
-                let (blocks, stride) = (21, 171);
-                let mut out = vec![[0u8; 8]; lanes.lanes() * stride];
-                lanes.fill(&key, first, blocks, &mut out, stride);
-                for l in 0..lanes.lanes() {
+                let blocks = 21;
+                let words = 8 * blocks;
+                // One word more than the blocks fill, which is left alone.
+                let mut out = vec![0u64; (words + 1) * GROUP];
+                lanes.fill(&key, first, blocks, &mut out);
+                for l in 0..GROUP {
                     let mut reference = ChaCha8Rng::from_seed(key);
                     reference.set_stream(first.wrapping_add(l as u64));
-                    for w in 0..8 * blocks {
-                        let got = u64::from_le_bytes(out[l * stride + w]);
+                    for w in 0..words {
                         assert_eq!(
-                            got,
+                            out[w * GROUP + l],
                             reference.next_u64(),
                             "{lanes:?} stream {first}+{l} word {w}"
                         );
                     }
-                    // The words between rows are left alone.
-                    assert!(
-                        out[l * stride + 8 * blocks..(l + 1) * stride]
-                            .iter()
-                            .all(|w| *w == [0; 8])
-                    );
                 }
+                assert!(out[words * GROUP..].iter().all(|&w| w == 0));
             }
         }
     }

@@ -123,9 +123,10 @@ pub struct Workspace {
     terms: Vec<f64>,
     /// The random stream, restarted for each draw.
     stream: DrawStream,
-    /// The words of a group of draws whose streams are computed together, a row of
-    /// [`Model::lane_stride`] words per draw (empty until a group is computed).
-    lane_words: Vec<[u8; 8]>,
+    /// The words of a group of draws whose streams are computed together, word by
+    /// word, the group's draws side by side: [`Model::lane_stride`] words per draw
+    /// (empty until a group is computed).
+    lane_words: Vec<u64>,
     /// One draw's scratch for its terms.
     term_scratch: TermScratch,
     /// Per regime, each draw's part of the multiplier: K lanes of 1/(1 − ρλ) for a
@@ -507,29 +508,24 @@ impl Model {
         n: usize,
         ws: &mut Workspace,
     ) -> Result<()> {
-        let (c, stride, len) = (ws.cap, self.lane_stride(), self.slots.len());
-        ws.lane_words.resize(lanes.lanes() * stride, [0; 8]);
+        let stride = self.lane_stride();
+        ws.lane_words.resize(lanes.lanes() * stride, 0);
         for start in (0..n).step_by(lanes.lanes()) {
-            let group = first + start as u64;
-            lanes.fill(key, group, stride / 8, &mut ws.lane_words, stride);
-            for (l, words) in ws
-                .lane_words
-                .chunks_exact(stride)
-                .take(n - start)
-                .enumerate()
-            {
-                let (d, draw) = (start + l, group + l as u64);
-                ws.stream.resume(key, draw, &words[len..], stride as u64);
-                self.laws.draw_from_words(
-                    &words[..len],
-                    &mut ws.stream,
-                    &mut ws.term_scratch,
-                    &mut ws.terms,
-                    c,
-                    d,
-                );
-            }
-            for d in start..n.min(start + lanes.lanes()) {
+            let (group, valid) = (first + start as u64, lanes.lanes().min(n - start));
+            lanes.fill(key, group, stride / 8, &mut ws.lane_words);
+            self.laws.draw_lanes(
+                lanes,
+                &ws.lane_words,
+                key,
+                group,
+                valid,
+                &mut ws.stream,
+                &mut ws.term_scratch,
+                &mut ws.terms,
+                ws.cap,
+                start,
+            );
+            for d in start..start + valid {
                 self.draw_multiplier(d, ws)?;
             }
         }

@@ -18,6 +18,7 @@
 //! seed, thus share their random numbers (common random numbers), which sharpens their
 //! comparison.
 
+use super::chacha::{GROUP, StreamLanes};
 use super::stream::DrawStream;
 use crate::dist::Dist;
 use crate::normal::Ziggurat;
@@ -169,6 +170,16 @@ impl TermLaws {
         }
     }
 
+    /// The laws of `count` standard normal terms and nothing else: the terms of the
+    /// random-number floor the benchmarks time.
+    pub fn standard_normals(count: usize) -> TermLaws {
+        TermLaws {
+            general: Vec::new(),
+            standard: count,
+            impulses: Vec::new(),
+        }
+    }
+
     /// Number of terms.
     pub fn len(&self) -> usize {
         self.general.len() + self.standard + self.impulses.len()
@@ -208,13 +219,12 @@ impl TermLaws {
         scratch.words = words;
     }
 
-    /// As [`TermLaws::draw`], for a draw whose terms' own words, `words` (one per term,
-    /// as little-endian bytes), were computed elsewhere: `stream` hands out the words
-    /// after them.
+    /// As [`TermLaws::draw`], the terms' own words, `words` (one per term, as
+    /// little-endian bytes), already read: `stream` hands out the words after them.
     // Kept out of line: inlined into the block pipeline, its loops lost their
     // registers to the pipeline's state.
     #[inline(never)]
-    pub fn draw_from_words(
+    fn draw_from_words(
         &self,
         words: &[[u8; 8]],
         stream: &mut DrawStream,
@@ -255,6 +265,175 @@ impl TermLaws {
     }
 }
 
+impl TermLaws {
+    /// The terms of the [`GROUP`] draws `first..first + GROUP` of the run with key
+    /// `key`, whose streams' words were computed together by `group`
+    /// ([`StreamLanes::fill`]): draw `first + l`'s word `w` is `words[w · GROUP + l]`,
+    /// for its terms' own words and at least one more ([`TermLaws::draw`] then gives
+    /// the same values). The first `valid` draws' terms go to positions
+    /// `start..start + valid` of `lanes` (a lane of `cap` values per term); `stream` is
+    /// scratch.
+    ///
+    /// Each term is computed for the whole group at once, from its words side by side,
+    /// into its lane: the values its own words settle, noting in a mask the draws whose
+    /// word does not. Then each draw with a noted term finishes those in term order,
+    /// from the words after its terms' own, exactly as [`TermLaws::draw`] would. Only
+    /// the AVX-512 copy of the engine has a `group`, so this is compiled for AVX-512:
+    /// the ziggurat's table lookups become gathers of 8 values.
+    ///
+    /// # Panics
+    /// If `words` holds no word beyond the terms' own, `valid > GROUP` or `lanes` is
+    /// too short: the engine sizes them itself.
+    #[allow(clippy::too_many_arguments)]
+    pub fn draw_lanes(
+        &self,
+        group: StreamLanes,
+        words: &[u64],
+        key: &[u8; 32],
+        first: u64,
+        valid: usize,
+        stream: &mut DrawStream,
+        scratch: &mut TermScratch,
+        lanes: &mut [f64],
+        cap: usize,
+        start: usize,
+    ) {
+        debug_assert_eq!(group.lanes(), GROUP);
+        // SAFETY: a `StreamLanes` exists only where the processor has AVX-512 F, DQ,
+        // VL and BW.
+        unsafe {
+            self.draw_lanes_avx512(words, key, first, valid, stream, scratch, lanes, cap, start)
+        }
+    }
+
+    /// [`TermLaws::draw_lanes`], compiled for AVX-512 (kept out of line, as
+    /// `draw_from_words`).
+    ///
+    /// # Safety
+    /// The processor must have AVX-512 F, DQ, VL and BW.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(
+        target_arch = "x86_64",
+        target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")
+    )]
+    #[inline(never)]
+    unsafe fn draw_lanes_avx512(
+        &self,
+        words: &[u64],
+        key: &[u8; 32],
+        first: u64,
+        valid: usize,
+        stream: &mut DrawStream,
+        scratch: &mut TermScratch,
+        lanes: &mut [f64],
+        cap: usize,
+        start: usize,
+    ) {
+        let (n, g, st) = (self.len(), self.general.len(), self.standard);
+        let per_draw = words.len() / GROUP;
+        assert!(
+            per_draw > n && valid <= GROUP,
+            "{per_draw} words for {n} terms"
+        );
+        let zig = Ziggurat::get();
+        let (rows, _) = words.as_chunks::<GROUP>();
+        let lane = |j: usize| j * cap + start..j * cap + start + valid;
+        let unsettled = &mut scratch.unsettled;
+        unsettled.clear();
+        // In term order: general terms, standard normals, impulse sizes.
+        for (j, dist) in self.general.iter().enumerate() {
+            settle(&mut lanes[lane(j)], j, unsettled, |out| {
+                law_lane(dist, zig, &rows[j], out)
+            });
+        }
+        for j in g..g + st {
+            settle(&mut lanes[lane(j)], j, unsettled, |out| {
+                let mut mask = 0;
+                for (l, (out, &word)) in out.iter_mut().zip(&rows[j]).enumerate() {
+                    let (z, accepted) = zig.fast(word);
+                    *out = z;
+                    mask |= u32::from(!accepted) << l;
+                }
+                mask
+            });
+        }
+        for (j, dist) in (g + st..n).zip(&self.impulses) {
+            settle(&mut lanes[lane(j)], j, unsettled, |out| {
+                law_lane(dist, zig, &rows[j], out)
+            });
+        }
+        if unsettled.is_empty() {
+            return;
+        }
+        // Each draw finishes its unsettled terms in term order.
+        let ahead = &mut scratch.ahead;
+        ahead.resize(per_draw - n, [0; 8]);
+        for l in 0..valid {
+            if unsettled.iter().all(|&(_, mask)| mask >> l & 1 == 0) {
+                continue;
+            }
+            for (a, row) in ahead.iter_mut().zip(&rows[n..]) {
+                *a = row[l].to_le_bytes();
+            }
+            stream.resume(key, first + l as u64, ahead, per_draw as u64);
+            for &(j, mask) in unsettled.iter() {
+                if mask >> l & 1 == 1 {
+                    let word = rows[j][l];
+                    lanes[j * cap + start + l] = match j {
+                        _ if j < g => self.general[j].redrawn(zig, word, stream),
+                        _ if j < g + st => zig.finish(word, stream),
+                        _ => self.impulses[j - g - st].redrawn(zig, word, stream),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A term with its own law `dist` for a group's draws, from their words `row`, into
+/// `out`: the mask of the draws whose own word does not settle it.
+#[inline(always)]
+fn law_lane(dist: &Dist, zig: &Ziggurat, row: &[u64; GROUP], out: &mut [f64; GROUP]) -> u32 {
+    if let Dist::Fixed(v) = *dist {
+        out.fill(v);
+        return 0;
+    }
+    let mut mask = 0;
+    for (l, (out, &word)) in out.iter_mut().zip(row).enumerate() {
+        let (x, settled) = dist.from_own_word(zig, word);
+        *out = x;
+        mask |= u32::from(!settled) << l;
+    }
+    mask
+}
+
+/// Runs `f` on term `j`'s lane of `valid ≤ GROUP` draws, as an array of [`GROUP`]
+/// (straight into the lane where the group is whole), and notes in `unsettled` the
+/// valid draws of its mask, the draws its own words do not settle.
+#[inline(always)]
+fn settle(
+    lane: &mut [f64],
+    j: usize,
+    unsettled: &mut Vec<(usize, u32)>,
+    f: impl FnOnce(&mut [f64; GROUP]) -> u32,
+) {
+    let mask = match <&mut [f64; GROUP]>::try_from(&mut *lane) {
+        Ok(whole) => f(whole),
+        Err(_) => {
+            let mut values = [0.0; GROUP];
+            let mask = f(&mut values);
+            let valid = lane.len();
+            lane.copy_from_slice(&values[..valid]);
+            mask & ((1u64 << valid) - 1) as u32
+        }
+    };
+    if mask != 0 {
+        unsettled.push((j, mask));
+    }
+}
+
+const _: () = assert!(GROUP <= 32, "a u32 masks a group's draws");
+
 /// Terms with their own laws, each from its word and, where its first value is not
 /// kept, the stream's next words ([`Dist::sample_from`]).
 #[inline(always)]
@@ -278,6 +457,11 @@ pub struct TermScratch {
     words: Vec<[u8; 8]>,
     values: Vec<f64>,
     rejected: Vec<usize>,
+    /// [`TermLaws::draw_lanes`]: the terms some of whose draws their own words do not
+    /// settle, with a mask of those draws.
+    unsettled: Vec<(usize, u32)>,
+    /// [`TermLaws::draw_lanes`]: one draw's words after its terms' own.
+    ahead: Vec<[u8; 8]>,
 }
 
 impl TermScratch {
@@ -287,6 +471,8 @@ impl TermScratch {
             words: vec![[0; 8]; laws.len()],
             values: vec![0.0; laws.len()],
             rejected: vec![0; laws.standard],
+            unsettled: Vec::with_capacity(laws.len()),
+            ahead: Vec::new(),
         }
     }
 }
@@ -394,33 +580,53 @@ mod tests {
     }
 
     #[test]
-    fn terms_from_words_computed_in_groups_are_those_drawn_one_at_a_time() {
-        use crate::engine::chacha::StreamLanes;
+    fn terms_computed_a_group_at_a_time_are_those_drawn_one_at_a_time() {
         use crate::engine::simd::Simd;
 
         let laws = narrow_laws();
         let key = [12u8; 32];
-        let (cap, n) = (2, laws.len());
+        let n = laws.len();
         // Only the AVX-512 copy computes streams in groups.
         if let Some(group) = StreamLanes::on(Simd::Avx512) {
-            // A row of whole blocks: the draw's own words and a few after them.
-            let stride = (n + 3).div_ceil(8) * 8;
-            let mut words = vec![[0u8; 8]; group.lanes() * stride];
+            // Whole blocks: the draws' own words and a few after them.
+            let per_draw = (n + 3).div_ceil(8) * 8;
+            let mut words = vec![0u64; GROUP * per_draw];
             let mut scratch = TermScratch::new(&laws);
             let mut stream = DrawStream::new(&key, 0);
-            let mut lanes = vec![f64::NAN; n * cap];
-            for first in (0..800).step_by(group.lanes()) {
-                group.fill(&key, first, stride / 8, &mut words, stride);
-                for (l, row) in words.chunks_exact(stride).enumerate() {
+            // Lanes wider than a group, the group placed off their start; whole
+            // groups, and part of one.
+            let (cap, start) = (GROUP + 5, 3);
+            for (first, valid) in (0..800).step_by(GROUP).map(|f| (f, GROUP)).chain([(9, 7)]) {
+                let mut lanes = vec![f64::NAN; n * cap];
+                group.fill(&key, first, per_draw / 8, &mut words);
+                laws.draw_lanes(
+                    group,
+                    &words,
+                    &key,
+                    first,
+                    valid,
+                    &mut stream,
+                    &mut scratch,
+                    &mut lanes,
+                    cap,
+                    start,
+                );
+                for l in 0..valid {
                     let draw = first + l as u64;
-                    stream.resume(&key, draw, &row[n..], stride as u64);
-                    laws.draw_from_words(&row[..n], &mut stream, &mut scratch, &mut lanes, cap, 1);
                     let want = one_at_a_time(&laws, &key, draw);
                     for (j, w) in want.iter().enumerate() {
-                        let got = lanes[j * cap + 1];
+                        let got = lanes[j * cap + start + l];
                         assert_eq!(got.to_bits(), w.to_bits(), "draw {draw}, term {j}");
                     }
                 }
+                let written = |i: usize| (start..start + valid).contains(&(i % cap));
+                assert!(
+                    lanes
+                        .iter()
+                        .enumerate()
+                        .all(|(i, v)| written(i) || v.is_nan()),
+                    "a value outside the group's lanes"
+                );
             }
         }
     }
