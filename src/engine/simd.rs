@@ -9,7 +9,8 @@
 //! enabled, one compiled with AVX-512 (F, DQ, VL and BW: 512-bit vectors and 32
 //! registers) enabled, and the portable one. What they call is `#[inline(always)]`, so
 //! that each copy covers it, and each copy passes down which it is: the AVX-512 copy
-//! also computes its draws' ChaCha8 streams 16 at a time (`engine::chacha`). The same
+//! also computes its draws' ChaCha8 streams and random terms 16 at a time
+//! (`engine::chacha`, `TermLaws::draw_lanes`). The same
 //! binary thus runs on any x86-64 machine and uses the widest vectors the processor
 //! has.
 //!

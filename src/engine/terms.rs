@@ -8,7 +8,9 @@
 //! one normal in 80) comes from the words after all the terms' own, in term order. So
 //! the words are taken from the generator in bulk, the standard normals are computed
 //! from theirs in a tight loop that reads nothing else from the stream, and a handful
-//! are then finished one by one.
+//! are then finished one by one. Where the streams of 16 draws are computed together
+//! (`engine::chacha`), each term is computed for the 16 at once, straight into its
+//! lane, and each draw then finishes its handful.
 //!
 //! Fixed positions also mean that a term's value does not depend on the other terms'
 //! laws: making one parameter uncertain, or fixing it, leaves every other term of every
