@@ -124,12 +124,8 @@ impl Ziggurat {
     /// rounded). That leaves under 1% of points, and the layer across |x| = 1.
     #[inline]
     fn squeeze(&self, i: usize, x: f64, y: f64) -> Option<bool> {
-        let t = x.abs();
-        let (a, b, fa, fb) = (self.x[i + 1], self.x[i], self.f[i + 1], self.f[i]);
-        let chord = fa + (fb - fa) * ((t - a) / (b - a));
-        // The density's slope is −x f(x).
-        let tangent_a = fa - a * fa * (t - a);
-        let tangent_b = fb - b * fb * (t - b);
+        let (a, b) = (self.x[i + 1], self.x[i]);
+        let [chord, tangent_a, tangent_b] = self.wedge_bounds(i, x.abs());
         let (below, above) = if a >= 1.0 {
             (tangent_a.max(tangent_b), chord)
         } else if b <= 1.0 {
@@ -144,6 +140,19 @@ impl Ziggurat {
         } else {
             None
         }
+    }
+
+    /// At |x| = `t` in layer `i`, the chord of the density across the layer and its
+    /// tangents at the layer's two edges, x[i + 1] and x[i].
+    #[inline]
+    fn wedge_bounds(&self, i: usize, t: f64) -> [f64; 3] {
+        let (a, b, fa, fb) = (self.x[i + 1], self.x[i], self.f[i + 1], self.f[i]);
+        // The density's slope is −x f(x).
+        [
+            fa + (fb - fa) * ((t - a) / (b - a)),
+            fa - a * fa * (t - a),
+            fb - b * fb * (t - b),
+        ]
     }
 
     /// The normal that starts from `word`, reading further words from `rng` only if
@@ -316,8 +325,7 @@ mod tests {
     #[test]
     fn the_squeeze_decides_every_wedge_point_as_the_density_does() {
         // Points spread over every wedge, and points within a few units in the last
-        // place of the density, its chord and its tangents, where a squeeze without
-        // margin would err.
+        // place of the density, its chord and its tangents, where rounding weighs most.
         let zig = Ziggurat::get();
         let mut word = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {
@@ -336,13 +344,8 @@ mod tests {
                     _ => a + (b - a) * next(),
                 };
                 let x = if k % 2 == 0 { t } else { -t };
-                let chord = fa + (fb - fa) * ((t - a) / (b - a));
-                let near = [
-                    density(x),
-                    chord,
-                    fa - a * fa * (t - a),
-                    fb - b * fb * (t - b),
-                ];
+                let [chord, tangent_a, tangent_b] = zig.wedge_bounds(i, t);
+                let near = [density(x), chord, tangent_a, tangent_b];
                 let y = match k % 4 {
                     0 | 1 => fa + (fb - fa) * next(),
                     _ => {

@@ -350,13 +350,7 @@ impl TermLaws {
         }
         for j in g..g + st {
             settle(&mut lanes[lane(j)], j, unsettled, |out| {
-                let mut mask = 0;
-                for (l, (out, &word)) in out.iter_mut().zip(&rows[j]).enumerate() {
-                    let (z, accepted) = zig.fast(word);
-                    *out = z;
-                    mask |= u32::from(!accepted) << l;
-                }
-                mask
+                from_own_words(&rows[j], out, |word| zig.fast(word))
             });
         }
         for (j, dist) in (g + st..n).zip(&self.impulses) {
@@ -400,9 +394,20 @@ fn law_lane(dist: &Dist, zig: &Ziggurat, row: &[u64; GROUP], out: &mut [f64; GRO
         out.fill(v);
         return 0;
     }
+    from_own_words(row, out, |word| dist.from_own_word(zig, word))
+}
+
+/// Each draw's value of a term from its own word in `row`, by `value` (the value and
+/// whether the word settles it), into `out`: the mask of the draws it does not settle.
+#[inline(always)]
+fn from_own_words(
+    row: &[u64; GROUP],
+    out: &mut [f64; GROUP],
+    value: impl Fn(u64) -> (f64, bool),
+) -> u32 {
     let mut mask = 0;
     for (l, (out, &word)) in out.iter_mut().zip(row).enumerate() {
-        let (x, settled) = dist.from_own_word(zig, word);
+        let (x, settled) = value(word);
         *out = x;
         mask |= u32::from(!settled) << l;
     }
