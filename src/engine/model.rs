@@ -610,19 +610,21 @@ impl Model {
 
         for t in 1..=self.years {
             let year = s.base_year + t as i32;
-            // 1. Correlated shocks u = D L z; 2. persistence e = φ e + u.
+            // 1. Correlated shocks u = D L z; 2. persistence e = φ e + u. (L z) runs a
+            // tile of draws at a time in registers, straight into e.
             for a in 0..n2 {
-                let lz = &mut ws.dev[lane(a)];
-                lz.fill(-0.0);
-                for (z, l) in self.chol[a * n2..=a * n2 + a].iter().enumerate() {
-                    for (o, z) in lz.iter_mut().zip(&terms[lane(slots.z(t, z))]) {
-                        *o += l * z;
-                    }
-                }
-                let vol = self.vol[a];
-                for (e, lz) in ws.e[lane(a)].iter_mut().zip(lz.iter()) {
-                    *e = phi * *e + vol * lz;
-                }
+                let (vol, e) = (self.vol[a], &mut ws.e[lane(a)]);
+                let chol = &self.chol[a * n2..=a * n2 + a];
+                spatial::combine_lanes(
+                    n,
+                    chol,
+                    |z| &terms[lane(slots.z(t, z))],
+                    |start, lz| {
+                        for (e, lz) in e[start..start + lz.len()].iter_mut().zip(lz) {
+                            *e = phi * *e + vol * lz;
+                        }
+                    },
+                );
             }
             // 3. Rare common jump, plus any fixed jump;
             // 4. deviations: impulses + persistent shocks + jump × exposure.
