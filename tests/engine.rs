@@ -226,9 +226,9 @@ fn streaming_run_equals_stored_draws_aggregated() {
 }
 
 /// A draw's series are the same, to the bit, whatever batch it is simulated in
-/// (batches of 1, 7, 20 and 32 draws) and whichever copy simulates it (the vector copies
-/// compute a batch's streams 8 or 16 at a time, the last group of 32 draws from 40
-/// cut short): with ρ uncertain, jumps and a tracked observation, and on the shipped
+/// (batches of 1, 7, 20 and 32 draws) and whichever copy simulates it (the AVX-512 copy
+/// computes a batch's streams 16 at a time, so batches of 7 and 20 end in part of a
+/// group): with ρ uncertain, jumps and a tracked observation, and on the shipped
 /// baseline.
 #[test]
 fn a_draws_series_do_not_depend_on_its_batch() {
