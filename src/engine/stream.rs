@@ -57,14 +57,20 @@ impl DrawStream {
     /// clearing its buffers again (a worker reuses one stream for all its draws).
     #[inline]
     pub fn restart(&mut self, key: &[u8; 32], draw: u64) {
-        if self.key != *key {
-            self.chacha = ChaCha8Rng::from_seed(*key);
-            self.key = *key;
-        }
+        self.use_key(key);
         // Also discards the generator's buffered words.
         self.chacha.set_stream(draw);
         self.next = WORDS;
         self.seek = None;
+    }
+
+    /// Seeds the generator with `key`, unless it already holds it.
+    #[inline]
+    fn use_key(&mut self, key: &[u8; 32]) {
+        if self.key != *key {
+            self.chacha = ChaCha8Rng::from_seed(*key);
+            self.key = *key;
+        }
     }
 
     /// Restarts this stream as stream `draw` of the run with key `key`, its words
@@ -73,10 +79,7 @@ impl DrawStream {
     /// on. The generator is set to `at` only if they are needed.
     #[inline]
     pub fn resume(&mut self, key: &[u8; 32], draw: u64, ahead: &[[u8; 8]], at: u64) {
-        if self.key != *key {
-            self.chacha = ChaCha8Rng::from_seed(*key);
-            self.key = *key;
-        }
+        self.use_key(key);
         let kept = &ahead[..ahead.len().min(WORDS)];
         self.next = WORDS - kept.len();
         self.words[self.next..].copy_from_slice(kept);
