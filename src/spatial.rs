@@ -114,24 +114,26 @@ pub fn combine_lanes<'a>(
     lane: impl Fn(usize) -> &'a [f64],
     mut finish: impl FnMut(usize, &[f64]),
 ) {
-    let whole = n / TILE * TILE;
-    for start in (0..whole).step_by(TILE) {
-        let mut sums = [-0.0; TILE];
+    // The draws `start..start + sums.len()` into `sums` (a whole tile's length is a
+    // constant once inlined, so its sums stay in registers).
+    let add = |sums: &mut [f64], start: usize| {
+        let end = start + sums.len();
         for (j, w) in weights.iter().enumerate() {
-            for (sum, x) in sums.iter_mut().zip(&lane(j)[start..start + TILE]) {
+            for (sum, x) in sums.iter_mut().zip(&lane(j)[start..end]) {
                 *sum += w * x;
             }
         }
+    };
+    let whole = n / TILE * TILE;
+    for start in (0..whole).step_by(TILE) {
+        let mut sums = [-0.0; TILE];
+        add(&mut sums, start);
         finish(start, &sums);
     }
     if whole < n {
         let mut sums = [-0.0; TILE];
         let sums = &mut sums[..n - whole];
-        for (j, w) in weights.iter().enumerate() {
-            for (sum, x) in sums.iter_mut().zip(&lane(j)[whole..n]) {
-                *sum += w * x;
-            }
-        }
+        add(sums, whole);
         finish(whole, sums);
     }
 }
