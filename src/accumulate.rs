@@ -6,8 +6,8 @@
 //! per-block sums rounded to fixed point (2⁻³² units, in i128). Integer addition does
 //! not depend on order, so accumulators merge in any order to the same state. Within a
 //! block of draws (a fixed partition of the draw indices), sums run in draw order in
-//! f64 over four lanes (a draw's lane is its position in the block modulo four), then
-//! the lanes combine in a fixed order and round once to fixed point. Blocks are fed
+//! f64 over sixteen lanes (a draw's lane is its position in the block modulo sixteen),
+//! then the lanes combine in a fixed order and round once to fixed point. Blocks are fed
 //! series-major, so each series' sketch stays in cache while its values stream past. Moments are taken around a shift per series
 //! (its value in draw 0), which keeps the variance free of cancellation.
 
@@ -30,8 +30,23 @@ fn to_fixed(x: f64) -> i128 {
     (x * FIXED).round() as i128
 }
 
-/// Partial sums per series within a block run in this many lanes.
-const LANES: usize = 4;
+/// Partial sums per series within a block run in this many lanes: independent chains
+/// of additions (two 512-bit registers each for the sums and the sums of squares), so
+/// that a column's pass is not held up by the latency of one chain.
+const LANES: usize = 16;
+
+/// The lanes' partial sums combined in a fixed order: the upper half added to the
+/// lower, lane i with lane i + h, for h = 8, 4, 2, 1.
+fn combine(mut lanes: [f64; LANES]) -> f64 {
+    let mut half = LANES / 2;
+    while half > 0 {
+        for i in 0..half {
+            lanes[i] += lanes[i + half];
+        }
+        half /= 2;
+    }
+    lanes[0]
+}
 
 /// What is fixed for a run: which series exist, their shifts, and how targets read them.
 #[derive(Debug, Clone)]
@@ -120,7 +135,6 @@ impl Accumulator {
     ) {
         let n = ev.layout.len();
         self.draws += draws as u64;
-        let lanes = |v: [f64; LANES]| (v[0] + v[1]) + (v[2] + v[3]);
         for s in 0..n {
             let col = &cols[s * draws..(s + 1) * draws];
             let shift = ev.shifts[s];
@@ -159,8 +173,8 @@ impl Accumulator {
                     }
                 }
             }
-            self.sum[s] += to_fixed(lanes(sum));
-            self.sumsq[s] += to_fixed(lanes(sq));
+            self.sum[s] += to_fixed(combine(sum));
+            self.sumsq[s] += to_fixed(combine(sq));
             self.sketches[s].add_scanned(col, range);
             self.nonfinite[s] += nonfinite;
         }

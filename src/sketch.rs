@@ -421,29 +421,29 @@ impl ColumnRange {
         let mut lo = [f64::INFINITY; LANES];
         let mut hi = [f64::NEG_INFINITY; LANES];
         // x − x is +0 for a finite x and NaN otherwise: the bits stay zero while the
-        // values are finite (two lanes, one packed register).
-        let mut nonfinite = [0u64; 2];
-        // Comparisons skip NaN by themselves and compile to packed min/max.
-        let mut see = |lane: usize, x: f64| {
-            lo[lane] = if x < lo[lane] { x } else { lo[lane] };
-            hi[lane] = if x > hi[lane] { x } else { hi[lane] };
-            #[allow(clippy::eq_op)] // x − x is the point: 0 or NaN.
-            let probe = x - x;
-            nonfinite[lane % 2] |= probe.to_bits();
+        // values are finite.
+        let mut nonfinite = [0u64; LANES];
+        // Comparisons skip NaN by themselves; lanes zipped (not indexed) compile to
+        // packed minima and maxima.
+        let mut see = |xs: &[f64]| {
+            let lanes = lo.iter_mut().zip(hi.iter_mut()).zip(nonfinite.iter_mut());
+            for (((lo, hi), nonfinite), &x) in lanes.zip(xs) {
+                *lo = if x < *lo { x } else { *lo };
+                *hi = if x > *hi { x } else { *hi };
+                #[allow(clippy::eq_op)] // x − x is the point: 0 or NaN.
+                let probe = x - x;
+                *nonfinite |= probe.to_bits();
+            }
         };
         let mut groups = values.chunks_exact(LANES);
         for group in &mut groups {
-            for (lane, &x) in group.iter().enumerate() {
-                see(lane, x);
-            }
+            see(group);
         }
-        for (lane, &x) in groups.remainder().iter().enumerate() {
-            see(lane, x);
-        }
+        see(groups.remainder());
         ColumnRange {
             lo: lo.into_iter().fold(f64::INFINITY, f64::min),
             hi: hi.into_iter().fold(f64::NEG_INFINITY, f64::max),
-            finite: nonfinite == [0; 2],
+            finite: nonfinite == [0; LANES],
         }
     }
 
