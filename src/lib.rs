@@ -32,5 +32,6 @@ pub mod spillovers;
 pub mod stats;
 pub mod suggest;
 pub mod targets;
+pub mod tiles;
 
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ use ndarray::Array2;
 use crate::data::NodeInfo;
 use crate::error::{Error, Result};
 use crate::scenario::WeightScheme;
+use crate::tiles::combine_lanes;
 
 /// Mean Earth radius, km.
 const EARTH_RADIUS_KM: f64 = 6371.0;
@@ -100,46 +101,6 @@ pub fn mat_vec_lanes(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize
         );
     }
 }
-
-/// For each of `n` draws d, the sum Σⱼ `weights[j]` · `lane(j)[d]`, run from −0 in the
-/// order of j, handed to `finish(start, sums)` a tile of draws `start..start +
-/// sums.len()` at a time. Each tile's sums stay in registers over all of `weights`,
-/// rather than being stored and reloaded for every j; the sums are those of the plain
-/// loop, to the bit.
-// Inlined into every copy of the per-block pipeline (`engine::simd`).
-#[inline(always)]
-pub fn combine_lanes<'a>(
-    n: usize,
-    weights: &[f64],
-    lane: impl Fn(usize) -> &'a [f64],
-    mut finish: impl FnMut(usize, &[f64]),
-) {
-    // The draws `start..start + sums.len()` into `sums` (a whole tile's length is a
-    // constant once inlined, so its sums stay in registers).
-    let add = |sums: &mut [f64], start: usize| {
-        let end = start + sums.len();
-        for (j, w) in weights.iter().enumerate() {
-            for (sum, x) in sums.iter_mut().zip(&lane(j)[start..end]) {
-                *sum += w * x;
-            }
-        }
-    };
-    let whole = n / TILE * TILE;
-    for start in (0..whole).step_by(TILE) {
-        let mut sums = [-0.0; TILE];
-        add(&mut sums, start);
-        finish(start, &sums);
-    }
-    if whole < n {
-        let mut sums = [-0.0; TILE];
-        let sums = &mut sums[..n - whole];
-        add(sums, whole);
-        finish(whole, sums);
-    }
-}
-
-/// Draws per tile of [`combine_lanes`]: two 512-bit registers of sums, four 256-bit.
-const TILE: usize = 16;
 
 /// The multiplier M(ρ) = (I − ρW)⁻¹ in factored form, for applying it at many ρ.
 ///
@@ -344,40 +305,5 @@ mod tests {
         }
         // Nearest neighbours are not symmetric here: no factored form.
         assert!(SpectralMultiplier::new(&d, WeightScheme::Nearest { k: 1 }).is_none());
-    }
-
-    /// The tiled sums are the plain loop's, to the bit: whole tiles, a part tile, no
-    /// draws at all, zero weights, and −0 where there are no weights.
-    #[test]
-    fn tiled_lane_sums_are_the_plain_loops() {
-        let (k, cap) = (5, 2 * TILE + 7);
-        let x: Vec<f64> = (0..k * cap)
-            .map(|i| (0.37 * i as f64).sin() * 1e3 / (1.0 + i as f64))
-            .collect();
-        for weights in [
-            vec![0.3, -1.7, 2.9e-3, 11.0, -0.0],
-            vec![0.0; 5],
-            vec![],
-            vec![1e-300, 1e300, -1e300, 3.0, 0.1],
-        ] {
-            for n in [0, 1, TILE - 1, TILE, TILE + 1, 2 * TILE, cap] {
-                let mut tiled = vec![f64::NAN; n];
-                combine_lanes(
-                    n,
-                    &weights,
-                    |j| &x[j * cap..],
-                    |start, sums| {
-                        tiled[start..start + sums.len()].copy_from_slice(sums);
-                    },
-                );
-                for (d, got) in tiled.iter().enumerate() {
-                    let mut plain = -0.0;
-                    for (j, w) in weights.iter().enumerate() {
-                        plain += w * x[j * cap + d];
-                    }
-                    assert_eq!(got.to_bits(), plain.to_bits(), "n {n}, draw {d}");
-                }
-            }
-        }
     }
 }

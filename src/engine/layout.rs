@@ -12,6 +12,7 @@
 
 use crate::indicator::{BaseQuantity, Indicator};
 use crate::scenario::Scenario;
+use crate::tiles::{TILE, for_tiles};
 
 /// One recorded series: an entity (node or group), an indicator and a year.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,17 +222,61 @@ fn lane(array: &[f64], index: usize, capacity: usize, draws: usize) -> &[f64] {
     &array[index * capacity..index * capacity + draws]
 }
 
+/// Σ over `members` of `array[(i, t)]` for the draws `start..start + sums.len()` of `b`,
+/// added into `sums` in member order.
+// Inlined into every copy of the per-block pipeline (`engine::simd`).
+#[inline(always)]
+fn add_members(
+    sums: &mut [f64],
+    array: &[f64],
+    members: &[usize],
+    t: usize,
+    b: &View,
+    start: usize,
+) {
+    for &i in members {
+        let x = &b.at(array, i, t)[start..start + sums.len()];
+        for (sum, x) in sums.iter_mut().zip(x) {
+            *sum += x;
+        }
+    }
+}
+
 /// `out[d] = Σ over members of array[(i, t)][d]`, summed in member order from −0 (as
-/// `Iterator::sum` does, so one draw and a batch agree to the bit).
+/// `Iterator::sum` does, so one draw and a batch agree to the bit), a tile of draws at a
+/// time in registers.
 // Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 fn member_sum(out: &mut [f64], array: &[f64], members: &[usize], t: usize, b: &View) {
-    out.fill(-0.0);
-    for &i in members {
-        for (o, x) in out.iter_mut().zip(b.at(array, i, t)) {
-            *o += x;
+    for_tiles!(out.len(), |start, len| {
+        let mut sums = [-0.0; TILE];
+        let sums = &mut sums[..len];
+        add_members(sums, array, members, t, b, start);
+        out[start..start + len].copy_from_slice(sums);
+    });
+}
+
+/// `out[d] = combine(x, y)` of two member sums as [`member_sum`] takes them, x of
+/// `array[(i, t)]` and y of `other[(i, u)]`, a tile of draws at a time in registers.
+// Inlined into every copy of the per-block pipeline (`engine::simd`).
+#[inline(always)]
+fn member_sums_combined(
+    out: &mut [f64],
+    (array, t): (&[f64], usize),
+    (other, u): (&[f64], usize),
+    members: &[usize],
+    b: &View,
+    combine: impl Fn(f64, f64) -> f64,
+) {
+    for_tiles!(out.len(), |start, len| {
+        let (mut x, mut y) = ([-0.0; TILE], [-0.0; TILE]);
+        let (x, y) = (&mut x[..len], &mut y[..len]);
+        add_members(x, array, members, t, b, start);
+        add_members(y, other, members, u, b, start);
+        for ((o, x), y) in out[start..start + len].iter_mut().zip(x).zip(y) {
+            *o = combine(*x, *y);
         }
-    }
+    });
 }
 
 /// The first `draws` draws of a batch, with the base-year levels that weight real
@@ -303,9 +348,8 @@ fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
         Indicator::NonServiceEmployment => member_sum(o, &paths.non_service_emp, m, t, b),
         Indicator::LogisticsTotal => member_sum(o, &paths.logistics, m, t, b),
         Indicator::Gdp => {
-            member_sum(o, &paths.service_va, m, t, b);
-            member_sum(tmp, &paths.non_service_va, m, t, b);
-            o.iter_mut().zip(tmp.iter()).for_each(|(o, n)| *o += n);
+            let (sva, nsva) = ((&paths.service_va[..], t), (&paths.non_service_va[..], t));
+            member_sums_combined(o, sva, nsva, m, b, |s, n| s + n);
         }
         Indicator::ServiceShareOfGdp | Indicator::ServiceShareOfEmployment => {
             let (part, rest) = if s.indicator == Indicator::ServiceShareOfGdp {
@@ -313,18 +357,11 @@ fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
             } else {
                 (&paths.service_emp, &paths.non_service_emp)
             };
-            member_sum(o, part, m, t, b);
-            member_sum(tmp, rest, m, t, b);
-            for (o, r) in o.iter_mut().zip(tmp.iter()) {
-                *o = 100.0 * *o / (*o + r);
-            }
+            member_sums_combined(o, (part, t), (rest, t), m, b, |p, r| 100.0 * p / (p + r));
         }
         Indicator::LogisticsIndex => {
-            member_sum(o, &paths.logistics, m, t, b);
-            member_sum(tmp, &paths.logistics, m, 0, b);
-            for (o, base) in o.iter_mut().zip(tmp.iter()) {
-                *o = 100.0 * *o / base;
-            }
+            let (now, base) = ((&paths.logistics[..], t), (&paths.logistics[..], 0));
+            member_sums_combined(o, now, base, m, b, |now, base| 100.0 * now / base);
         }
         Indicator::ServiceVaRealGrowth => {
             if let [i] = m[..] {

@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::indicator::BaseQuantity;
 use crate::scenario::{ObservedKind, Scenario, Sector};
 use crate::spatial;
+use crate::tiles::{self, TILE, for_tiles};
 
 /// Memory a batch of paths may take. Up to about 120 nodes over 10 years a batch holds
 /// the engine's full 32 draws (2.4 MB there): longer lanes pay for the K² loops, and the
@@ -430,12 +431,20 @@ impl Model {
             raise(origin, g.origin_exponent);
             let hub = self.hub[t * k + i];
             origin.iter_mut().for_each(|o| *o *= hub);
-            activity.fill(0.0);
-            for (j, dij) in decay[i * k..(i + 1) * k].iter().enumerate() {
-                for ((a, o), y) in activity.iter_mut().zip(origin.iter()).zip(&dest[j * cap..]) {
-                    *a += o * dij * y;
+            // Σⱼ oᵢ dᵢⱼ yⱼ from +0 in the order of j, a tile of draws at a time in registers.
+            let decay_i = &decay[i * k..(i + 1) * k];
+            for_tiles!(n, |start, len| {
+                let mut sums = [0.0; TILE];
+                let sums = &mut sums[..len];
+                let origin = &origin[start..start + len];
+                for (j, dij) in decay_i.iter().enumerate() {
+                    let y = &dest[j * cap + start..j * cap + start + len];
+                    for ((a, o), y) in sums.iter_mut().zip(origin).zip(y) {
+                        *a += o * dij * y;
+                    }
                 }
-            }
+                activity[start..start + len].copy_from_slice(sums);
+            });
             for &f in &b.flows_from[t * k + i] {
                 let flow = &b.flows[f];
                 let (dij, y) = (
@@ -615,7 +624,7 @@ impl Model {
             for a in 0..n2 {
                 let (vol, e) = (self.vol[a], &mut ws.e[lane(a)]);
                 let chol = &self.chol[a * n2..=a * n2 + a];
-                spatial::combine_lanes(
+                tiles::combine_lanes(
                     n,
                     chol,
                     |z| &terms[lane(slots.z(t, z))],
