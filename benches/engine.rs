@@ -1,7 +1,7 @@
 //! Benchmarks of the Monte Carlo engine.
 //!
 //! Groups:
-//! - `projection_per_draw`: batches of 32 draws (`engine::simd::project_on`: the dynamics,
+//! - `projection_per_draw`: batches of 64 draws (`engine::simd::project_on`: the dynamics,
 //!   then the series, as the engine runs them, on the widest vector copy the processor
 //!   has; fewer draws a batch for large paths), time per draw, for the shipped baseline
 //!   (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes × 10 years,
@@ -10,7 +10,7 @@
 //! - `vector_copies`: `projection_per_draw`'s baseline and 120-node cases (ρ uncertain)
 //!   on each copy of the pipeline the processor has (portable, AVX2, AVX-512), in one
 //!   process: what each copy gains.
-//! - `extract`: the series extraction of a batch of 32 simulated paths alone, at the same
+//! - `extract`: the series extraction of a batch of 64 simulated paths alone, at the same
 //!   sizes.
 //! - `spatial_multiplier`: a dense inverse M = (I − ρW)⁻¹ alone, at the same K: what
 //!   each draw would cost without the spectral form.
@@ -69,7 +69,7 @@ use xiang::sketch::Sketch;
 const BASELINE_TERMS: usize = 7 * 4 + 2 + 5 * (2 + 5 * 4 + 1);
 
 /// Most draws whose paths are extracted together, as the engine's chunks.
-const BATCH: usize = 32;
+const BATCH: usize = 64;
 
 /// Draws per sample in `aggregation`.
 const AGGREGATION_DRAWS: u64 = 10_000;

@@ -226,7 +226,7 @@ fn streaming_run_equals_stored_draws_aggregated() {
 }
 
 /// A draw's series are the same, to the bit, whatever batch it is simulated in
-/// (batches of 1, 7, 20 and 32 draws) and whichever copy simulates it (the AVX-512 copy
+/// (batches of 1, 7, 20, 32 and 64 draws) and whichever copy simulates it (the AVX-512 copy
 /// computes a batch's streams 16 at a time, so batches of 7 and 20 end in part of a
 /// group): with ρ uncertain, jumps and a tracked observation, and on the shipped
 /// baseline.
@@ -262,7 +262,7 @@ fn a_draws_series_do_not_depend_on_its_batch() {
         let one = series(1, Simd::Portable);
         assert!(one.iter().any(|&x| f64::from_bits(x).is_finite()));
         for simd in [Simd::Portable, Simd::Avx2, Simd::Avx512] {
-            for capacity in [7, 20, 32] {
+            for capacity in [7, 20, 32, 64] {
                 let got = series(capacity, simd);
                 assert_eq!(one, got, "{}: batches of {capacity}, {simd:?}", scn.name);
             }

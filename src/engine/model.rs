@@ -33,11 +33,13 @@ use crate::scenario::{ObservedKind, Scenario, Sector};
 use crate::spatial;
 use crate::tiles::{self, TILE, for_tiles};
 
-/// Memory a batch of paths may take. Up to about 120 nodes over 10 years a batch holds
-/// the engine's full 32 draws (2.4 MB there): longer lanes pay for the K² loops, and the
-/// paths stream through the cache in year order (1 MB, 14 draws, ran a 120-node run
-/// 1.3–1.5× slower). The cap keeps much larger scenarios' batches bounded.
-pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Memory a batch of paths may take. The baseline's and the 13 cities' batches hold the
+/// engine's full 64 draws (150 KB and 2.1 MB); at 120 nodes over 10 years a batch holds
+/// 32 (2.4 MB): longer lanes pay for the K² loops, and the paths stream through the
+/// cache in year order (1 MB, 14 draws, ran a 120-node run 1.3–1.5× slower). A batch
+/// is a whole number of tiles ([`TILE`]) where it holds one: 34 draws at 120 nodes, two
+/// tiles and a part tile of 2, ran 1.4× slower than 32.
+pub const BATCH_BYTES: usize = 5 * 512 * 1024;
 
 /// Most memory the words of a group of draws computed together may take
 /// ([`StreamLanes`]): 16 baseline draws take 20 KB, 16 draws of the 13 cities over ten
@@ -370,10 +372,19 @@ impl Model {
 
     /// Room for the paths of up to `capacity` draws, for batched extraction of
     /// `layout`: fewer where a path is large, so that the batch stays within
-    /// [`BATCH_BYTES`].
+    /// [`BATCH_BYTES`] (then a multiple of [`TILE`] where that is at least one tile).
     pub fn path_batch(&self, layout: &Layout, capacity: usize) -> PathBatch {
         let per_draw = PathBatch::values_per_draw(self.k, self.years, layout.flows.len()) * 8;
-        let fits = (BATCH_BYTES / per_draw.max(1)).clamp(1, capacity.max(1));
+        let room = BATCH_BYTES / per_draw.max(1);
+        // Where memory sets the size, whole tiles if there is room for one: a part tile
+        // runs its sums lane by lane.
+        let fits = if room >= capacity {
+            capacity.max(1)
+        } else if room > TILE {
+            room / TILE * TILE
+        } else {
+            room.max(1)
+        };
         PathBatch::new(self.k, self.years, fits, &layout.flows)
     }
 
