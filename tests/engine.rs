@@ -12,7 +12,7 @@ use xiang::export::{Exporter, FeasibilityCsv, PlansCsv, SummaryCsv};
 use xiang::results::{RunResults, SUMMARY_PROBS};
 use xiang::run::{run_info, run_scenario};
 use xiang::scenario::load;
-use xiang::shard::{merge, read_partial, run_shard, write_partial};
+use xiang::shard::{FORMAT, merge, read_partial, run_shard, write_partial};
 use xiang::sketch::Sketch;
 use xiang::stats::quantile_sorted;
 
@@ -136,6 +136,20 @@ fn merge_refuses_parts_of_different_runs() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("given twice"), "{err}");
+    // A part written in an earlier format (its block sums were taken another way).
+    let earlier = dir.path().join("earlier.json");
+    let text = std::fs::read_to_string(&b).unwrap();
+    let (now, before) = (format!("{{\"format\":{FORMAT},"), FORMAT - 1);
+    assert!(text.starts_with(&now), "{}", &text[..40]);
+    let text = text.replacen(&now, &format!("{{\"format\":{before},"), 1);
+    std::fs::write(&earlier, text).unwrap();
+    let err = merge(&[a.clone(), earlier], 1).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("format {before} is not {FORMAT}")),
+        "{message}"
+    );
     // A different scenario: same draws and seed, other files.
     let dir2 = tempfile::tempdir().unwrap();
     let text = common::scenario(&[("service_trend", "{ mean = 6.0, sd = 1.0 }")]);
