@@ -143,7 +143,7 @@ impl Ziggurat {
     }
 
     /// At |x| = `t` in layer `i`, the chord of the density across the layer and its
-    /// tangents at the layer's two edges, x[i + 1] and x[i].
+    /// tangents at the layer's two edges, `x[i + 1]` and `x[i]`.
     #[inline]
     fn wedge_bounds(&self, i: usize, t: f64) -> [f64; 3] {
         let (a, b, fa, fb) = (self.x[i + 1], self.x[i], self.f[i + 1], self.f[i]);
