@@ -240,9 +240,11 @@ fn streaming_run_equals_stored_draws_aggregated() {
 }
 
 /// A draw's series are the same, to the bit, whatever batch it is simulated in
-/// (batches of 1, 7, 20, 32 and 64 draws) and whichever copy simulates it (the AVX-512 copy
-/// computes a batch's streams 16 at a time, so batches of 7 and 20 end in part of a
-/// group): with ρ uncertain, jumps and a tracked observation, and on the shipped
+/// (batches of 1, 7, 20, 32 and 64 draws, of 72 draws in all, so that every size ends in
+/// a short batch) and whichever copy simulates it (the AVX-512 copy computes a batch's
+/// streams 16 at a time, so batches of 7 and 20 end in part of a group; sums run a
+/// tile of 16 draws at a time, so batches of 7, 20 and the last of 72 end in a part
+/// tile): with ρ uncertain, jumps and a tracked observation, and on the shipped
 /// baseline.
 #[test]
 fn a_draws_series_do_not_depend_on_its_batch() {
@@ -257,7 +259,7 @@ fn a_draws_series_do_not_depend_on_its_batch() {
     ] {
         let model = Model::new(&scn).unwrap();
         let layout = Layout::new(&scn);
-        let draws = 40;
+        let draws = 72;
         let series = |capacity: usize, simd: Simd| -> Vec<u64> {
             let mut batch = model.path_batch(&layout, capacity);
             let capacity = batch.capacity();
