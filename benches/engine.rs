@@ -369,7 +369,7 @@ fn bench_extract(c: &mut Criterion, cases: &Cases) {
             b.iter(|| {
                 extract(
                     &layout,
-                    black_box(&mut batch),
+                    black_box(&batch),
                     per_batch,
                     &model.base_sva,
                     &model.base_nsva,

@@ -19,9 +19,10 @@ use crate::results::{InputFile, RunResults};
 use crate::run::{input_files, observed, run_info};
 use crate::scenario::{self, Scenario};
 
-/// Version of the partial-file format. Format 5 sums a block's moments in sixteen lanes
-/// rather than four, so a part of format 4 does not merge with one of format 5.
-pub const FORMAT: u32 = 5;
+/// Version of the partial-file format: it changes whenever a part's contents would
+/// (merged parts must be those of one engine). Format 6 takes CAGR roots by
+/// division-free steps, whose last bits can differ from format 5's.
+pub const FORMAT: u32 = 6;
 
 /// A shard's partial aggregate, as saved to a JSON file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -136,7 +136,8 @@ fn merge_refuses_parts_of_different_runs() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("given twice"), "{err}");
-    // A part written in an earlier format (its block sums were taken another way).
+    // A part written in an earlier format (some of its values were computed another
+    // way).
     let earlier = dir.path().join("earlier.json");
     let text = std::fs::read_to_string(&b).unwrap();
     let (now, before) = (format!("{{\"format\":{FORMAT},"), FORMAT - 1);
@@ -271,7 +272,7 @@ fn a_draws_series_do_not_depend_on_its_batch() {
                     .simulate(simd, &run_key(5), first as u64, n, &mut ws, &mut batch)
                     .unwrap();
                 let (sva, nsva) = (&model.base_sva, &model.base_nsva);
-                extract(&layout, &mut batch, n, sva, nsva, &mut out[first..], draws);
+                extract(&layout, &batch, n, sva, nsva, &mut out[first..], draws);
             }
             out.iter().map(|x| x.to_bits()).collect()
         };

@@ -164,8 +164,6 @@ pub struct PathBatch {
     pub(super) flow_base: Vec<f64>,
     /// Each recorded flow in its year as an index (base year = 100).
     pub(super) flow_index: Vec<f64>,
-    /// Scratch of `capacity` values for series built from two sums.
-    scratch: Vec<f64>,
 }
 
 impl PathBatch {
@@ -192,7 +190,6 @@ impl PathBatch {
             flow_index: vec![0.0; flows.len() * capacity],
             flows: flows.to_vec(),
             flows_from,
-            scratch: vec![0.0; capacity],
         }
     }
 
@@ -308,15 +305,13 @@ impl View<'_> {
 #[inline(always)]
 pub fn extract(
     layout: &Layout,
-    batch: &mut PathBatch,
+    batch: &PathBatch,
     draws: usize,
     base_sva: &[f64],
     base_nsva: &[f64],
     out: &mut [f64],
     stride: usize,
 ) {
-    let mut scratch = std::mem::take(&mut batch.scratch);
-    let tmp = &mut scratch[..draws];
     let b = View {
         paths: batch,
         draws,
@@ -326,19 +321,17 @@ pub fn extract(
     let mut columns = out.chunks_mut(stride).map(|c| &mut c[..draws]);
     for s in &layout.series {
         let Some(o) = columns.next() else { break };
-        series(o, s, &layout.members[s.entity], &b, tmp);
+        series(o, s, &layout.members[s.entity], &b);
     }
     for (f, o) in columns.take(layout.flows.len()).enumerate() {
         o.copy_from_slice(lane(&batch.flow_index, f, batch.capacity, draws));
     }
-    batch.scratch = scratch;
 }
 
-/// Series `s` (of entity members `m`) for the draws of `b` into `o`; `tmp` is scratch
-/// of the same length.
+/// Series `s` (of entity members `m`) for the draws of `b` into `o`.
 // Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
-fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
+fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View) {
     let (paths, base_sva, base_nsva) = (b.paths, b.base_sva, b.base_nsva);
     let t = s.t;
     match s.indicator {
@@ -376,7 +369,7 @@ fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
                 }
                 o.iter_mut().for_each(|o| *o /= w);
             }
-            cagr_lanes(o, t, tmp);
+            cagr_lanes(o, t);
         }
         Indicator::GdpRealGrowth => {
             o.fill(0.0);
@@ -390,7 +383,7 @@ fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
                 den += base_sva[i] + base_nsva[i];
             }
             o.iter_mut().for_each(|o| *o /= den);
-            cagr_lanes(o, t, tmp);
+            cagr_lanes(o, t);
         }
     }
 }
@@ -398,36 +391,35 @@ fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View, tmp: &mut [f64]) {
 /// Average annual growth in % per year of a ratio reached over `years` years:
 /// 100 (r^(1/n) − 1), as [`cagr_lanes`] computes it for one draw.
 pub fn cagr_pct(ratio: f64, years: usize) -> f64 {
-    let (mut o, mut scratch) = ([ratio], [0.0]);
-    cagr_lanes(&mut o, years, &mut scratch);
+    let mut o = [ratio];
+    cagr_lanes(&mut o, years);
     o[0]
 }
 
-/// [`cagr_pct`] of every ratio of `o`, in place; `ratios` is scratch of the same
-/// length. Windows of 1, 2 and 4 years need only square roots. For 3 and 5 to 10
-/// years, a ratio in [1/2, 2] takes [`NEWTON_STEPS`] Newton steps, which use only IEEE
-/// operations and so give the same bits on every machine; they run over all lanes at
-/// once (a loop the compiler vectorizes). Other windows, and lanes whose ratio is
+/// [`cagr_pct`] of every ratio of `o`, in place. Windows of 1, 2 and 4 years need only square roots. For 3 and 5 to 10
+/// years, a ratio in [1/2, 2] takes [`newton_tile`]'s steps, which use only IEEE
+/// operations and so give the same bits on every machine, run a tile of lanes at a
+/// time (loops the compiler vectorizes). Other windows, and lanes whose ratio is
 /// outside that range (rare: over five years, an average fall of more than 13% a year
 /// or a rise of more than 15%), take exp(ln(r)/n) from `libm`, lane by lane. Each
 /// lane's value depends on its own ratio only. Accurate to within a few units in the
 /// last place.
 // Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
-pub fn cagr_lanes(o: &mut [f64], years: usize, ratios: &mut [f64]) {
+pub fn cagr_lanes(o: &mut [f64], years: usize) {
     match years {
         1 => o.iter_mut().for_each(|x| *x = 100.0 * (*x - 1.0)),
         2 => o.iter_mut().for_each(|x| *x = 100.0 * (x.sqrt() - 1.0)),
         4 => o
             .iter_mut()
             .for_each(|x| *x = 100.0 * (x.sqrt().sqrt() - 1.0)),
-        3 => newton_lanes::<3>(o, ratios),
-        5 => newton_lanes::<5>(o, ratios),
-        6 => newton_lanes::<6>(o, ratios),
-        7 => newton_lanes::<7>(o, ratios),
-        8 => newton_lanes::<8>(o, ratios),
-        9 => newton_lanes::<9>(o, ratios),
-        10 => newton_lanes::<10>(o, ratios),
+        3 => newton_lanes::<3>(o),
+        5 => newton_lanes::<5>(o),
+        6 => newton_lanes::<6>(o),
+        7 => newton_lanes::<7>(o),
+        8 => newton_lanes::<8>(o),
+        9 => newton_lanes::<9>(o),
+        10 => newton_lanes::<10>(o),
         n => o
             .iter_mut()
             .for_each(|x| *x = 100.0 * (root_by_logs(*x, n) - 1.0)),
@@ -435,58 +427,110 @@ pub fn cagr_lanes(o: &mut [f64], years: usize, ratios: &mut [f64]) {
 }
 
 /// r^(1/n) as exp(ln(r)/n), from `libm`: for the windows and ratios that
-/// [`newton_root`] does not take.
+/// [`newton_tile`] does not take.
 fn root_by_logs(r: f64, n: usize) -> f64 {
     libm::exp(libm::log(r) / n as f64)
 }
 
-/// Ratios whose root [`newton_root`] takes: [1/2, 2] (not NaN). The range covers
-/// the ratios of real growth a plan meets; each step is a division, and a narrower
-/// range needs fewer steps (over [1/4, 4], six).
+/// Ratios whose root [`newton_tile`] takes: [1/2, 2] (not NaN). The range covers
+/// the ratios of real growth a plan meets; a wider range would need more steps from
+/// the starting point.
 #[inline(always)]
 fn in_root_range(r: f64) -> bool {
     (0.5..=2.0).contains(&r)
 }
 
-/// Newton steps of the CAGR root of a ratio in [1/2, 2]: from its starting point,
-/// enough to converge to the last bit for every ratio in range and N ≤ 10. Four
-/// suffice and three do not (the fourth is tested over the range); the fifth is a
-/// margin.
-pub const NEWTON_STEPS: usize = 5;
+/// Division-free Newton steps towards r^(−1/N) for a ratio r in [1/2, 2]: enough to
+/// bring it within 2·10⁻¹⁶ of the root for every ratio in range and N ≤ 10 (four
+/// leave it within 3·10⁻⁹; the tests check both over the range).
+pub const INVERSE_STEPS: usize = 5;
 
-/// r^(1/N) for r in [1/2, 2]: Newton's method on y^N = r from y = 1 + (r − 1)/N (above
-/// the root, so the steps descend monotonically onto it).
+/// The starting point of the inverse root: 1 − (r − 1)/N, its tangent at r = 1.
 #[inline(always)]
-fn newton_root<const N: usize>(r: f64) -> f64 {
-    let mut y = 1.0 + (r - 1.0) / N as f64;
-    for _ in 0..NEWTON_STEPS {
-        y = newton_step::<N>(y, r);
+fn inverse_start<const N: usize>(r: f64) -> f64 {
+    1.0 - (r - 1.0) * (1.0 / N as f64)
+}
+
+/// One step of Newton's method on z^(−N) = r: z + z (1 − r z^N) / N.
+#[inline(always)]
+fn inverse_step<const N: usize>(z: f64, r: f64) -> f64 {
+    z + z * ((1.0 - r * power(z, N)) * (1.0 / N as f64))
+}
+
+/// The root y = r z^(N−1) from the inverse root z, refined by one Newton step.
+#[inline(always)]
+fn root_from_inverse<const N: usize>(z: f64, r: f64) -> f64 {
+    newton_step::<N>(r * power(z, N - 1), r)
+}
+
+/// x^n (n ≥ 1) by n − 1 products in turn.
+#[inline(always)]
+fn power(x: f64, n: usize) -> f64 {
+    let mut p = x;
+    for _ in 1..n {
+        p *= x;
     }
-    y
+    p
 }
 
 /// One step of Newton's method on y^N = r.
 #[inline(always)]
 fn newton_step<const N: usize>(y: f64, r: f64) -> f64 {
-    let mut below = y; // y^(N−1)
-    for _ in 2..N {
-        below *= y;
-    }
+    let below = power(y, N - 1);
     y - (below * y - r) / (N as f64 * below)
 }
 
-/// [`cagr_lanes`] for a window of N years in 3..=10.
+/// Ratios whose roots [`newton_lanes`] takes side by side: four 512-bit registers of
+/// them, so that independent chains of products fill the processor's pipelines.
+const NEWTON_TILE: usize = 32;
+
+/// [`cagr_lanes`] for a window of N years in 3..=10, a tile of [`NEWTON_TILE`] ratios
+/// at a time ([`newton_tile`]).
 #[inline(always)]
-fn newton_lanes<const N: usize>(o: &mut [f64], ratios: &mut [f64]) {
-    ratios.copy_from_slice(o);
-    for x in o.iter_mut() {
-        let r = *x;
-        let root = newton_root::<N>(if in_root_range(r) { r } else { 1.0 });
-        *x = 100.0 * (root - 1.0);
+fn newton_lanes<const N: usize>(o: &mut [f64]) {
+    let mut tiles = o.chunks_exact_mut(NEWTON_TILE);
+    for tile in &mut tiles {
+        let tile: &mut [f64; NEWTON_TILE] = tile.try_into().expect("a whole tile");
+        newton_tile::<N>(tile);
     }
-    for (x, &r) in o.iter_mut().zip(ratios.iter()) {
-        if !in_root_range(r) {
-            *x = 100.0 * (root_by_logs(r, N) - 1.0);
+    let rest = tiles.into_remainder();
+    if !rest.is_empty() {
+        // The last ratios, padded with ratio 1 to a whole tile.
+        let mut tile = [1.0; NEWTON_TILE];
+        tile[..rest.len()].copy_from_slice(rest);
+        newton_tile::<N>(&mut tile);
+        rest.copy_from_slice(&tile[..rest.len()]);
+    }
+}
+
+/// A tile of ratios r replaced by 100 (r^(1/N) − 1), step by step over the tile (each
+/// lane's steps in the same order as alone, so its root has the same bits).
+///
+/// For r in [1/2, 2], Newton's method on z^(−N) = r converges to z = r^(−1/N) with
+/// products only: [`INVERSE_STEPS`] steps from z = 1 − (r − 1)/N. Then y = r z^(N−1)
+/// is within a few units in the last place of the root, and one Newton step on
+/// y^N = r, the only division, leaves it within one or two (the tests check two over
+/// the range). Divisions cost tens of cycles where products cost a few: the five
+/// divisions of plain Newton's method took a tenth of a run. A ratio out of that range
+/// (rare) takes [`root_by_logs`].
+#[inline(always)]
+fn newton_tile<const N: usize>(tile: &mut [f64; NEWTON_TILE]) {
+    let ratios = *tile;
+    let r = ratios.map(|r| if in_root_range(r) { r } else { 1.0 });
+    let mut z = r.map(inverse_start::<N>);
+    for _ in 0..INVERSE_STEPS {
+        for (z, &r) in z.iter_mut().zip(&r) {
+            *z = inverse_step::<N>(*z, r);
+        }
+    }
+    for ((x, z), &r) in tile.iter_mut().zip(z).zip(&r) {
+        *x = 100.0 * (root_from_inverse::<N>(z, r) - 1.0);
+    }
+    if !ratios.iter().all(|&r| in_root_range(r)) {
+        for (x, &r) in tile.iter_mut().zip(&ratios) {
+            if !in_root_range(r) {
+                *x = 100.0 * (root_by_logs(r, N) - 1.0);
+            }
         }
     }
 }
@@ -495,23 +539,36 @@ fn newton_lanes<const N: usize>(o: &mut [f64], ratios: &mut [f64]) {
 mod tests {
     use super::*;
 
-    /// Newton's roots agree with the correctly computed root to within two units in
-    /// the last place over the whole range, for every window it serves, and have
-    /// converged (one more step moves them by at most one unit). One step fewer is
-    /// already as accurate: the last step is a margin.
+    /// One lane's root as the tiles compute it, step by step.
+    fn newton_root<const N: usize>(r: f64) -> f64 {
+        let mut z = inverse_start::<N>(r);
+        for _ in 0..INVERSE_STEPS {
+            z = inverse_step::<N>(z, r);
+        }
+        root_from_inverse::<N>(z, r)
+    }
+
+    /// The roots agree with the correctly rounded root to within two units in the last
+    /// place over the whole range, for every window they serve, and have converged (one
+    /// more Newton step moves them by at most one unit). One inverse step fewer is
+    /// already as accurate: the last is a margin. Each lane of a tile, and a part tile,
+    /// gives the bits of the scalar root.
     #[test]
     fn newton_roots_are_accurate_and_converged() {
         fn check<const N: usize>() {
             let ulps = |y: f64, exact: f64| ((y - exact) / (exact * f64::EPSILON)).abs();
             let mut worst = 0.0f64;
-            for i in 0..=30_000 {
-                let r = 0.5 + 1.5 * f64::from(i) / 30_000.0;
+            let ratios: Vec<f64> = (0..=30_000)
+                .map(|i| 0.5 + 1.5 * f64::from(i) / 30_000.0)
+                .collect();
+            for &r in &ratios {
                 assert!(in_root_range(r));
                 let exact = libm::pow(r, 1.0 / N as f64);
-                let mut fewer = 1.0 + (r - 1.0) / N as f64;
-                for _ in 1..NEWTON_STEPS {
-                    fewer = newton_step::<N>(fewer, r);
+                let mut z = inverse_start::<N>(r);
+                for _ in 1..INVERSE_STEPS {
+                    z = inverse_step::<N>(z, r);
                 }
+                let fewer = root_from_inverse::<N>(z, r);
                 assert!(ulps(fewer, exact) <= 2.0, "N = {N}, r = {r}: no margin");
                 let y = newton_root::<N>(r);
                 worst = worst.max(ulps(y, exact));
@@ -523,6 +580,13 @@ mod tests {
                 assert!(((next - y) / y).abs() <= f64::EPSILON, "N = {N}, r = {r}");
             }
             assert!(worst > 0.0, "a comparison that could not fail");
+            // Tiles: 30 001 ratios are 937 whole tiles and a part tile of 17.
+            let mut o = ratios.clone();
+            newton_lanes::<N>(&mut o);
+            for (x, &r) in o.iter().zip(&ratios) {
+                let scalar = 100.0 * (newton_root::<N>(r) - 1.0);
+                assert_eq!(x.to_bits(), scalar.to_bits(), "N = {N}, r = {r}");
+            }
         }
         check::<3>();
         check::<5>();
@@ -553,8 +617,7 @@ mod tests {
         ]);
         for years in 1..=12 {
             let mut o = ratios.clone();
-            let mut scratch = vec![0.0; o.len()];
-            cagr_lanes(&mut o, years, &mut scratch);
+            cagr_lanes(&mut o, years);
             for (x, r) in o.iter().zip(&ratios) {
                 let scalar = cagr_pct(*r, years);
                 assert!(

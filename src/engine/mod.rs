@@ -300,7 +300,7 @@ pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
     model.simulate(Simd::Portable, &run_key(seed), 0, 1, &mut ws, &mut batch)?;
     extract(
         &layout,
-        &mut batch,
+        &batch,
         1,
         &model.base_sva,
         &model.base_nsva,
