@@ -264,7 +264,7 @@ impl Batches {
     fn new(s: &Scenario) -> Batches {
         let model = Model::new(s).expect("the model builds");
         let layout = Layout::new(s);
-        let scratch = BlockScratch::new(&model, &layout);
+        let scratch = BlockScratch::new(&model, &layout, Simd::selected());
         let out = vec![0.0; layout.len() * scratch.batch_capacity()];
         Batches {
             key: run_key(s.seed),
@@ -350,9 +350,9 @@ fn bench_extract(c: &mut Criterion, cases: &Cases) {
     for (label, s, _) in &cases.cases {
         let model = Model::new(s).expect("the model builds");
         let layout = Layout::new(s);
-        let mut batch = model.path_batch(&layout, BATCH);
+        let mut batch = model.path_batch(&layout, BATCH, Simd::selected());
         let per_batch = batch.capacity();
-        let mut ws = model.workspace(per_batch);
+        let mut ws = model.workspace(per_batch, Simd::selected());
         let mut out = vec![0.0; layout.len() * per_batch];
         model
             .simulate(

@@ -262,9 +262,9 @@ fn a_draws_series_do_not_depend_on_its_batch() {
         let layout = Layout::new(&scn);
         let draws = 72;
         let series = |capacity: usize, simd: Simd| -> Vec<u64> {
-            let mut batch = model.path_batch(&layout, capacity);
+            let mut batch = model.path_batch(&layout, capacity, simd);
             let capacity = batch.capacity();
-            let mut ws = model.workspace(capacity);
+            let mut ws = model.workspace(capacity, simd);
             let mut out = vec![0.0; layout.len() * draws];
             for first in (0..draws).step_by(capacity) {
                 let n = capacity.min(draws - first);
@@ -429,7 +429,7 @@ fn project_on_each_copy_writes_the_same_bits() {
     let key = run_key(scn.seed);
     let count = BLOCK as usize;
     let block = |simd: Simd| {
-        let mut scratch = BlockScratch::new(&model, &layout);
+        let mut scratch = BlockScratch::new(&model, &layout, simd);
         let mut cols = vec![0.0; layout.len() * count];
         project_on(
             simd,

@@ -157,9 +157,9 @@ fn gravity_flows_are_symmetric_when_exponents_and_hubs_are() {
 fn simulate_batch(scn: &Scenario, draws: usize) -> (Layout, PathBatch) {
     let model = Model::new(scn).unwrap();
     let layout = Layout::new(scn);
-    let mut batch = model.path_batch(&layout, draws);
+    let mut batch = model.path_batch(&layout, draws, Simd::selected());
     assert_eq!(batch.capacity(), draws);
-    let mut ws = model.workspace(draws);
+    let mut ws = model.workspace(draws, Simd::selected());
     model
         .simulate(Simd::selected(), &run_key(3), 0, draws, &mut ws, &mut batch)
         .unwrap();

@@ -130,12 +130,15 @@ impl Layout {
 
 /// The simulated paths of up to `capacity` draws, value by value: for each node `i`
 /// and year offset `t = 0..=T` (path value `i · (T + 1) + t`), the draws side by side
-/// (`array[index * capacity + d]`). The dynamics fill it one step for all draws at a
+/// (`array[index * stride + d]`, lanes `stride` ≥ `capacity` apart). The dynamics fill it one step for all draws at a
 /// time, and a series is computed for all draws in one pass over contiguous memory:
 /// loops the compiler vectorizes.
 #[derive(Debug, Clone)]
 pub struct PathBatch {
+    /// Most draws it holds.
     pub(super) capacity: usize,
+    /// Distance between lanes.
+    pub(super) stride: usize,
     /// Years + 1.
     pub(super) width: usize,
     /// Service value added, current prices (亿元); NaN where no base value.
@@ -168,9 +171,16 @@ pub struct PathBatch {
 
 impl PathBatch {
     /// Room for `capacity` draws of paths of `k` nodes and `years` projected years, and
-    /// of the link flows in `flows`.
-    pub fn new(k: usize, years: usize, capacity: usize, flows: &[Flow]) -> PathBatch {
-        let n = k * (years + 1) * capacity;
+    /// of the link flows in `flows`, with lanes `stride` ≥ `capacity` apart.
+    pub fn new(
+        k: usize,
+        years: usize,
+        capacity: usize,
+        stride: usize,
+        flows: &[Flow],
+    ) -> PathBatch {
+        debug_assert!(stride >= capacity);
+        let n = k * (years + 1) * stride;
         let mut flows_from = vec![Vec::new(); k * (years + 1)];
         for (f, flow) in flows.iter().enumerate() {
             flows_from[flow.origin].push(f);
@@ -178,6 +188,7 @@ impl PathBatch {
         }
         PathBatch {
             capacity,
+            stride,
             width: years + 1,
             service_va: vec![0.0; n],
             non_service_va: vec![0.0; n],
@@ -186,8 +197,8 @@ impl PathBatch {
             service_emp: vec![0.0; n],
             non_service_emp: vec![0.0; n],
             logistics: vec![0.0; n],
-            flow_base: vec![0.0; flows.len() * capacity],
-            flow_index: vec![0.0; flows.len() * capacity],
+            flow_base: vec![0.0; flows.len() * stride],
+            flow_index: vec![0.0; flows.len() * stride],
             flows: flows.to_vec(),
             flows_from,
         }
@@ -206,17 +217,18 @@ impl PathBatch {
     /// Recorded link flow `f` (the layout's `flows[f]`) of draw `d` of the batch, in
     /// gravity units (h ys_i^a ys_j^b d^(−θ)): in the base year, and in its year.
     pub fn flow(&self, f: usize, d: usize) -> (f64, f64) {
-        let at = f * self.capacity + d;
+        let at = f * self.stride + d;
         let base = self.flow_base[at];
         (base, base * self.flow_index[at] / 100.0)
     }
 }
 
-/// The first `draws` draws of path value `index` of `array` in a batch of `capacity`.
+/// The first `draws` draws of path value `index` of `array`, whose lanes are `stride`
+/// apart.
 // Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
-fn lane(array: &[f64], index: usize, capacity: usize, draws: usize) -> &[f64] {
-    &array[index * capacity..index * capacity + draws]
+fn lane(array: &[f64], index: usize, stride: usize, draws: usize) -> &[f64] {
+    &array[index * stride..index * stride + draws]
 }
 
 /// Σ over `members` of `array[(i, t)]` for the draws `start..start + sums.len()` of `b`,
@@ -291,7 +303,7 @@ impl View<'_> {
     #[inline(always)]
     fn at<'b>(&self, array: &'b [f64], i: usize, t: usize) -> &'b [f64] {
         let p = self.paths;
-        lane(array, i * p.width + t, p.capacity, self.draws)
+        lane(array, i * p.width + t, p.stride, self.draws)
     }
 }
 
@@ -324,7 +336,7 @@ pub fn extract(
         series(o, s, &layout.members[s.entity], &b);
     }
     for (f, o) in columns.take(layout.flows.len()).enumerate() {
-        o.copy_from_slice(lane(&batch.flow_index, f, batch.capacity, draws));
+        o.copy_from_slice(lane(&batch.flow_index, f, batch.stride, draws));
     }
 }
 

@@ -140,7 +140,7 @@ pub fn simulate(
         .par_chunks_mut(block_len)
         .enumerate()
         .try_for_each_init(
-            || BlockScratch::new(&model, &layout),
+            || BlockScratch::new(&model, &layout, copy),
             |scratch, (b, chunk)| -> Result<()> {
                 let first = b as u64 * BLOCK;
                 let rows = chunk.len() / n;
@@ -170,11 +170,12 @@ pub struct BlockScratch {
 }
 
 impl BlockScratch {
-    /// Space for projecting draws of `model` recording `layout`, a batch at a time.
-    pub fn new(model: &Model, layout: &Layout) -> BlockScratch {
-        let batch = model.path_batch(layout, CHUNK);
+    /// Space for projecting draws of `model` recording `layout`, a batch at a time,
+    /// laid out for copy `simd` of the pipeline (any copy may use it, at some cost).
+    pub fn new(model: &Model, layout: &Layout, simd: Simd) -> BlockScratch {
+        let batch = model.path_batch(layout, CHUNK, simd);
         BlockScratch {
-            ws: model.workspace(batch.capacity()),
+            ws: model.workspace(batch.capacity(), simd),
             batch,
         }
     }
@@ -206,10 +207,10 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    fn new(model: &Model, ev: &Evaluator) -> Worker {
+    fn new(model: &Model, ev: &Evaluator, simd: Simd) -> Worker {
         Worker {
             acc: Accumulator::new(ev),
-            scratch: BlockScratch::new(model, &ev.layout),
+            scratch: BlockScratch::new(model, &ev.layout, simd),
             cols: Vec::new(),
             all_met: Vec::new(),
         }
@@ -294,8 +295,8 @@ pub fn shard_blocks(draws: u64, index: u64, shards: u64) -> std::ops::Range<u64>
 pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
     let model = Model::new(scenario)?;
     let layout = Layout::new(scenario);
-    let mut batch = model.path_batch(&layout, 1);
-    let mut ws = model.workspace(1);
+    let mut batch = model.path_batch(&layout, 1, Simd::Portable);
+    let mut ws = model.workspace(1, Simd::Portable);
     let mut draw0 = vec![0.0; layout.len()];
     model.simulate(Simd::Portable, &run_key(seed), 0, 1, &mut ws, &mut batch)?;
     extract(
@@ -341,7 +342,7 @@ pub fn accumulate(
     let copy = Simd::selected();
     blocks.into_par_iter().try_for_each(|b| -> Result<()> {
         let taken = idle_workers().pop();
-        let mut worker = taken.unwrap_or_else(|| Worker::new(&model, &ev));
+        let mut worker = taken.unwrap_or_else(|| Worker::new(&model, &ev, copy));
         let count = simd::add_block_of_draws(copy, &work, b as u64, &mut worker)?;
         progress(done.fetch_add(count, Ordering::Relaxed) + count);
         idle_workers().push(worker);

@@ -337,9 +337,11 @@ impl Model {
         })
     }
 
-    /// A fresh workspace for batches of up to `cap` draws.
-    pub fn workspace(&self, cap: usize) -> Workspace {
+    /// A fresh workspace for batches of up to `cap` draws, laid out for copy `simd`
+    /// (its lanes a [`Simd::lane_stride`] apart).
+    pub fn workspace(&self, cap: usize, simd: Simd) -> Workspace {
         let k = self.k;
+        let cap = simd.lane_stride(cap);
         let lanes = |count: usize| vec![0.0; count * cap];
         Workspace {
             cap,
@@ -372,8 +374,9 @@ impl Model {
 
     /// Room for the paths of up to `capacity` draws, for batched extraction of
     /// `layout`: fewer where a path is large, so that the batch stays within
-    /// [`BATCH_BYTES`] (then a multiple of [`TILE`] where that is at least one tile).
-    pub fn path_batch(&self, layout: &Layout, capacity: usize) -> PathBatch {
+    /// [`BATCH_BYTES`] (then a multiple of [`TILE`] where that is at least one tile),
+    /// laid out for copy `simd`.
+    pub fn path_batch(&self, layout: &Layout, capacity: usize, simd: Simd) -> PathBatch {
         let per_draw = PathBatch::values_per_draw(self.k, self.years, layout.flows.len()) * 8;
         let room = BATCH_BYTES / per_draw.max(1);
         // Where memory sets the size, whole tiles if there is room for one: a part tile
@@ -385,7 +388,8 @@ impl Model {
         } else {
             room.max(1)
         };
-        PathBatch::new(self.k, self.years, fits, &layout.flows)
+        let stride = simd.lane_stride(fits);
+        PathBatch::new(self.k, self.years, fits, stride, &layout.flows)
     }
 
     /// Gravity activity A_i = h_i,t ys_i^a Σ_j ys_j^b d_ij,t^(−θ) over nodes with
@@ -409,12 +413,12 @@ impl Model {
         let k = self.k;
         let g = self.scenario.gravity;
         let decay = &self.regimes[self.regime_of[t]].decay;
-        let bc = b.capacity;
+        let bc = b.stride;
         // Real output ys_i = Y_s,i · service index + Y_n,i · non-service index (a
         // function rather than a closure, so that it is inlined: see `engine::simd`).
         #[inline(always)]
         fn real_output(m: &Model, b: &PathBatch, i: usize, t: usize, n: usize, o: &mut [f64]) {
-            let at = (i * b.width + t) * b.capacity;
+            let at = (i * b.width + t) * b.stride;
             let service = &b.service_real[at..at + n];
             let rest = &b.non_service_real[at..at + n];
             let (ws, wn) = (m.base_sva[i], m.base_nsva[i]);
@@ -592,7 +596,7 @@ impl Model {
     fn dynamics(&self, n: usize, ws: &mut Workspace, b: &mut PathBatch) {
         let s = &self.scenario;
         let (k, c) = (self.k, ws.cap);
-        let (w, bc) = (b.width, b.capacity);
+        let (w, bc) = (b.width, b.stride);
         let lane = |i: usize| i * c..i * c + n;
         let node = |i: usize, t: usize| (i * w + t) * bc..(i * w + t) * bc + n;
 
