@@ -250,7 +250,8 @@ fn build_cases() -> Cases {
 }
 
 /// A scenario's model, series and scratch, set up to project one batch after another
-/// (each call the next draws).
+/// (each call the next draws) on one copy of the pipeline, its scratch laid out for
+/// that copy as the engine lays it out.
 struct Batches {
     model: Model,
     layout: Layout,
@@ -258,13 +259,14 @@ struct Batches {
     out: Vec<f64>,
     key: [u8; 32],
     draw: u64,
+    simd: Simd,
 }
 
 impl Batches {
-    fn new(s: &Scenario) -> Batches {
+    fn new(s: &Scenario, simd: Simd) -> Batches {
         let model = Model::new(s).expect("the model builds");
         let layout = Layout::new(s);
-        let scratch = BlockScratch::new(&model, &layout, Simd::selected());
+        let scratch = BlockScratch::new(&model, &layout, simd);
         let out = vec![0.0; layout.len() * scratch.batch_capacity()];
         Batches {
             key: run_key(s.seed),
@@ -273,6 +275,7 @@ impl Batches {
             scratch,
             out,
             draw: 0,
+            simd,
         }
     }
 
@@ -281,11 +284,11 @@ impl Batches {
         self.scratch.batch_capacity()
     }
 
-    /// Projects the next batch on copy `simd`.
-    fn project(&mut self, simd: Simd) {
+    /// Projects the next batch.
+    fn project(&mut self) {
         let n = self.size();
         project_on(
-            simd,
+            self.simd,
             &self.model,
             &self.layout,
             &self.key,
@@ -310,10 +313,10 @@ fn bench_draws(c: &mut Criterion, cases: &Cases) {
     group.measurement_time(Duration::from_secs(3));
     for (label, uncertain, fixed) in &cases.cases {
         for (rho, s) in [("rho_uniform", uncertain), ("rho_fixed", fixed)] {
-            let mut batches = Batches::new(s);
+            let mut batches = Batches::new(s, Simd::selected());
             group.throughput(Throughput::Elements(batches.size() as u64));
             group.bench_function(BenchmarkId::new(*label, rho), |b| {
-                b.iter(|| batches.project(Simd::selected()))
+                b.iter(|| batches.project())
             });
         }
     }
@@ -329,11 +332,11 @@ fn bench_vector_copies(c: &mut Criterion, cases: &Cases) {
     group.measurement_time(Duration::from_secs(3));
     let copies = [Simd::Portable, Simd::Avx2, Simd::Avx512];
     for (label, s, _) in cases.cases.iter().filter(|(l, ..)| *l != "cities_13x10") {
-        let mut batches = Batches::new(s);
-        group.throughput(Throughput::Elements(batches.size() as u64));
         for simd in copies.into_iter().filter(|c| *c <= Simd::available()) {
+            let mut batches = Batches::new(s, simd);
+            group.throughput(Throughput::Elements(batches.size() as u64));
             let id = BenchmarkId::new(*label, format!("{simd:?}").to_lowercase());
-            group.bench_function(id, |b| b.iter(|| batches.project(simd)));
+            group.bench_function(id, |b| b.iter(|| batches.project()));
         }
     }
     group.finish();
