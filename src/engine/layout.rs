@@ -130,9 +130,9 @@ impl Layout {
 
 /// The simulated paths of up to `capacity` draws, value by value: for each node `i`
 /// and year offset `t = 0..=T` (path value `i · (T + 1) + t`), the draws side by side
-/// (`array[index * stride + d]`, lanes `stride` ≥ `capacity` apart). The dynamics fill it one step for all draws at a
-/// time, and a series is computed for all draws in one pass over contiguous memory:
-/// loops the compiler vectorizes.
+/// (`array[index * stride + d]`, lanes `stride` ≥ `capacity` apart). The dynamics
+/// fill it one step for all draws at a time, and a series is computed for all draws in
+/// one pass over contiguous memory: loops the compiler vectorizes.
 #[derive(Debug, Clone)]
 pub struct PathBatch {
     /// Most draws it holds.
@@ -408,14 +408,14 @@ pub fn cagr_pct(ratio: f64, years: usize) -> f64 {
     o[0]
 }
 
-/// [`cagr_pct`] of every ratio of `o`, in place. Windows of 1, 2 and 4 years need only square roots. For 3 and 5 to 10
-/// years, a ratio in [1/2, 2] takes [`newton_tile`]'s steps, which use only IEEE
-/// operations and so give the same bits on every machine, run a tile of lanes at a
-/// time (loops the compiler vectorizes). Other windows, and lanes whose ratio is
-/// outside that range (rare: over five years, an average fall of more than 13% a year
-/// or a rise of more than 15%), take exp(ln(r)/n) from `libm`, lane by lane. Each
-/// lane's value depends on its own ratio only. Accurate to within a few units in the
-/// last place.
+/// [`cagr_pct`] of every ratio of `o`, in place. Windows of 1, 2 and 4 years need only
+/// square roots. For 3 and 5 to 10 years, a ratio in [1/2, 2] takes the steps of
+/// `newton_tile`, which use only IEEE operations and so give the same bits on every
+/// machine, a tile of lanes at a time (loops the compiler vectorizes). Other windows,
+/// and lanes whose ratio is outside that range (rare: over five years, an average fall
+/// of more than 13% a year or a rise of more than 15%), take exp(ln(r)/n) from `libm`,
+/// lane by lane. Each lane's value depends on its own ratio only. Accurate to within a
+/// few units in the last place.
 // Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 pub fn cagr_lanes(o: &mut [f64], years: usize) {

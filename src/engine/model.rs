@@ -33,12 +33,13 @@ use crate::scenario::{ObservedKind, Scenario, Sector};
 use crate::spatial;
 use crate::tiles::{self, TILE, for_tiles};
 
-/// Memory a batch of paths may take. The baseline's and the 13 cities' batches hold the
-/// engine's full 64 draws (150 KB and 2.1 MB); at 120 nodes over 10 years a batch holds
-/// 32 (2.4 MB): longer lanes pay for the K² loops, and the paths stream through the
-/// cache in year order (1 MB, 14 draws, ran a 120-node run 1.3–1.5× slower). A batch
-/// is a whole number of tiles ([`TILE`]) where it holds one: 34 draws at 120 nodes, two
-/// tiles and a part tile of 2, ran 1.4× slower than 32.
+/// Memory a batch's draws of paths may take (the AVX2 and portable copies pad each
+/// lane beyond it, by an eighth at 64 draws: [`Simd::lane_stride`]). The baseline's and
+/// the 13 cities' batches hold the engine's full 64 draws (150 KB and 2.1 MB); at 120
+/// nodes over 10 years a batch holds 32 (2.4 MB): longer lanes pay for the K² loops,
+/// and the paths stream through the cache in year order (1 MB, 14 draws, ran a 120-node
+/// run 1.3–1.5× slower). A batch is a whole number of tiles ([`TILE`]) where it holds
+/// one: 34 draws at 120 nodes, two tiles and a part tile of 2, ran 1.4× slower than 32.
 pub const BATCH_BYTES: usize = 5 * 512 * 1024;
 
 /// Most memory the words of a group of draws computed together may take
@@ -373,7 +374,7 @@ impl Model {
     }
 
     /// Room for the paths of up to `capacity` draws, for batched extraction of
-    /// `layout`: fewer where a path is large, so that the batch stays within
+    /// `layout`: fewer where a path is large, so that the batch's draws stay within
     /// [`BATCH_BYTES`] (then a multiple of [`TILE`] where that is at least one tile),
     /// laid out for copy `simd`.
     pub fn path_batch(&self, layout: &Layout, capacity: usize, simd: Simd) -> PathBatch {
