@@ -38,7 +38,7 @@ type Narrow = u16;
 /// Narrow counts never overflow: `bound` bounds every one of them, and whenever it
 /// would pass `limit` the store is spilled: the bins whose narrow count exceeds half
 /// the limit move whole into the wide counts, so that every narrow count is again at
-/// most half the limit. The wide counts are dense too, but only over the bins that
+/// most half the limit, and `bound` restarts from the largest of them. The wide counts are dense too, but only over the bins that
 /// have ever been moved (the distribution's most crowded ones, after tens of
 /// thousands of draws), so a long run costs little more memory than a short one.
 #[derive(Debug, Clone)]
@@ -50,8 +50,8 @@ struct Store {
     /// Counts moved out of `counts`, over bins `wide_offset..wide_offset + wide.len()`
     /// (within the store's range).
     wide: Vec<u64>,
-    /// At least every narrow count: the counts added since the last spill plus what
-    /// it left.
+    /// At least every narrow count: the counts added since the last spill plus the
+    /// largest it left.
     bound: u64,
     /// Most a narrow count may reach: [`Narrow::MAX`] (lower only in tests, to reach
     /// the spill).
@@ -133,10 +133,19 @@ impl Store {
     }
 
     /// Moves the narrow counts above [`Store::kept`] into the wide counts (with those
-    /// between them, so that the wide range stays one block).
+    /// between them, so that the wide range stays one block), and restarts the bound
+    /// from the largest narrow count left. That is usually far below `kept` (a bin
+    /// holds a small share of the draws), so the next spill comes after nearly twice
+    /// as many counts as from `kept`, and a spill that finds nothing crowded takes one
+    /// pass over the counts.
     #[cold]
     fn spill(&mut self) {
         let kept = self.kept();
+        let largest = |counts: &[Narrow]| counts.iter().copied().max().map_or(0, u64::from);
+        if largest(&self.counts) <= kept {
+            self.bound = largest(&self.counts);
+            return;
+        }
         let crowded = |c: &Narrow| u64::from(*c) > kept;
         if let (Some(first), Some(last)) = (
             self.counts.iter().position(crowded),
@@ -153,7 +162,7 @@ impl Store {
                 *c = 0;
             }
         }
-        self.bound = kept;
+        self.bound = largest(&self.counts);
     }
 
     /// Adds `n` to the wide count of bin `k` (within the store's range).
@@ -225,6 +234,8 @@ impl Store {
                     self.add_wide(first + i as i32, sum);
                 }
             }
+            // Every narrow count is at most `kept` again.
+            self.bound = kept;
         }
     }
 
@@ -1005,6 +1016,14 @@ mod tests {
                 narrow.add(values[0]);
                 spilling.add(values[0]);
                 assert_eq!(narrow, spilling, "limit {limit}, round {round}");
+                for store in [&spilling.positive, &spilling.negative] {
+                    let most = store.counts.iter().copied().max().map_or(0, u64::from);
+                    assert!(
+                        most <= store.bound && store.bound <= limit,
+                        "limit {limit}, round {round}: {most} > {}",
+                        store.bound
+                    );
+                }
                 let mut part = spilling_at(limit);
                 part.add_finite(&values);
                 parts.push(part);
@@ -1035,6 +1054,10 @@ mod tests {
                 merged_narrow.merge(part);
             }
             assert_eq!(merged, merged_narrow, "limit {limit}");
+            for store in [&merged.positive, &merged.negative] {
+                let most = store.counts.iter().copied().max().map_or(0, u64::from);
+                assert!(most <= store.bound && store.bound <= limit, "limit {limit}");
+            }
             let bits = |s: &Sketch| s.quantiles([0.05, 0.5, 0.95]).map(f64::to_bits);
             assert_eq!(bits(&merged), bits(&merged_narrow));
             assert_eq!(Sketch::from_parts(&merged.to_parts()), merged);
