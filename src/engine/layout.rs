@@ -528,8 +528,13 @@ fn newton_lanes<const N: usize>(o: &mut [f64]) {
 #[inline(always)]
 fn newton_tile<const N: usize>(tile: &mut [f64; NEWTON_TILE]) {
     let ratios = *tile;
-    let r = ratios.map(|r| if in_root_range(r) { r } else { 1.0 });
-    let mut z = r.map(inverse_start::<N>);
+    // Loops rather than `array::map`, which is not inlined (and so not compiled for
+    // the copy's vectors).
+    let (mut r, mut z) = ([0.0; NEWTON_TILE], [0.0; NEWTON_TILE]);
+    for ((r, z), &ratio) in r.iter_mut().zip(&mut z).zip(&ratios) {
+        *r = if in_root_range(ratio) { ratio } else { 1.0 };
+        *z = inverse_start::<N>(*r);
+    }
     for _ in 0..INVERSE_STEPS {
         for (z, &r) in z.iter_mut().zip(&r) {
             *z = inverse_step::<N>(*z, r);
