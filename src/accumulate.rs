@@ -8,8 +8,9 @@
 //! block of draws (a fixed partition of the draw indices), sums run in draw order in
 //! f64 over sixteen lanes (a draw's lane is its position in the block modulo sixteen),
 //! then the lanes combine in a fixed order and round once to fixed point. Blocks are fed
-//! series-major, so each series' sketch stays in cache while its values stream past. Moments are taken around a shift per series
-//! (its value in draw 0), which keeps the variance free of cancellation.
+//! series-major, so each series' sketch stays in cache while its values stream past.
+//! Moments are taken around a shift per series (its value in draw 0), which keeps the
+//! variance free of cancellation.
 
 use serde::{Deserialize, Serialize};
 

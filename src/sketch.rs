@@ -38,9 +38,10 @@ type Narrow = u16;
 /// Narrow counts never overflow: `bound` bounds every one of them, and whenever it
 /// would pass `limit` the store is spilled: the bins whose narrow count exceeds half
 /// the limit move whole into the wide counts, so that every narrow count is again at
-/// most half the limit, and `bound` restarts from the largest of them. The wide counts are dense too, but only over the bins that
-/// have ever been moved (the distribution's most crowded ones, after tens of
-/// thousands of draws), so a long run costs little more memory than a short one.
+/// most half the limit, and `bound` restarts from the largest of them. The wide counts
+/// are dense too, but only over the bins that have ever been moved (the distribution's
+/// most crowded ones, after tens of thousands of draws), so a long run costs little
+/// more memory than a short one.
 #[derive(Debug, Clone)]
 struct Store {
     offset: i32,
@@ -142,8 +143,9 @@ impl Store {
     fn spill(&mut self) {
         let kept = self.kept();
         let largest = |counts: &[Narrow]| counts.iter().copied().max().map_or(0, u64::from);
-        if largest(&self.counts) <= kept {
-            self.bound = largest(&self.counts);
+        let most = largest(&self.counts);
+        if most <= kept {
+            self.bound = most;
             return;
         }
         let crowded = |c: &Narrow| u64::from(*c) > kept;

@@ -117,8 +117,9 @@ enum Spread {
 
 /// Per-thread scratch space for [`Model::simulate`]: room for a batch of up to `cap`
 /// draws, each quantity stored lane by lane (`x[index * cap + d]` for draw `d` of the
-/// batch), so that every step of the dynamics is one loop over draws, which the
-/// compiler vectorizes.
+/// batch; `cap` is the lanes' stride, [`Simd::lane_stride`] of the batch's draws, so
+/// it may exceed them), so that every step of the dynamics is one loop over draws,
+/// which the compiler vectorizes.
 #[derive(Debug)]
 pub struct Workspace {
     cap: usize,
