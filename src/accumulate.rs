@@ -20,7 +20,7 @@ use crate::results::{
     TargetStatus,
 };
 use crate::scenario::Scenario;
-use crate::sketch::{ColumnRange, Sketch, SketchParts};
+use crate::sketch::{ColumnRange, IndexFloor, Sketch, SketchParts};
 use crate::stats::proportion_se;
 use crate::targets::Comparator;
 
@@ -124,7 +124,7 @@ impl Accumulator {
     /// Adds one whole block of `draws` draws. `cols` holds them series-major
     /// (`cols[s * draws + d]`, draws in draw order), so each series' sketch and sums stay
     /// in cache while its values stream past. `all_met` is scratch, reused from block to
-    /// block.
+    /// block. `floor` is how the sketches take bin indices (the same state either way).
     // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     pub fn add_block(
@@ -133,6 +133,7 @@ impl Accumulator {
         cols: &[f64],
         draws: usize,
         all_met: &mut Vec<bool>,
+        floor: IndexFloor,
     ) {
         let n = ev.layout.len();
         self.draws += draws as u64;
@@ -176,7 +177,7 @@ impl Accumulator {
             }
             self.sum[s] += to_fixed(combine(sum));
             self.sumsq[s] += to_fixed(combine(sq));
-            self.sketches[s].add_scanned(col, range);
+            self.sketches[s].add_scanned(col, range, floor);
             self.nonfinite[s] += nonfinite;
         }
         all_met.clear();

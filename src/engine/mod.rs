@@ -235,9 +235,13 @@ fn project_and_add(simd: Simd, work: &BlockWork, b: u64, worker: &mut Worker) ->
         &mut worker.scratch,
         &mut worker.cols,
     )?;
-    worker
-        .acc
-        .add_block(ev, &worker.cols, count, &mut worker.all_met);
+    worker.acc.add_block(
+        ev,
+        &worker.cols,
+        count,
+        &mut worker.all_met,
+        simd.index_floor(),
+    );
     Ok(count as u64)
 }
 

@@ -27,6 +27,7 @@ use super::layout::Layout;
 use super::model::Model;
 use super::{BlockScratch, BlockWork, Worker};
 use crate::error::Result;
+use crate::sketch::IndexFloor;
 use crate::tiles::TILE;
 
 /// The copies of the pipeline, from the narrowest vectors to the widest.
@@ -83,6 +84,17 @@ impl Simd {
             capacity
         } else {
             (capacity.div_ceil(LINE) | 1) * LINE
+        }
+    }
+
+    /// How this copy's sketches take the floor of a bin index: by the processor's
+    /// truncation on AVX-512, which converts eight doubles to 64-bit integers in one
+    /// instruction, and by arithmetic on the bits elsewhere, where a truncation would
+    /// go value by value. The indices are the same.
+    pub fn index_floor(self) -> IndexFloor {
+        match self {
+            Simd::Avx512 => IndexFloor::Truncation,
+            Simd::Avx2 | Simd::Portable => IndexFloor::Arithmetic,
         }
     }
 
