@@ -356,8 +356,8 @@ const CHUNK: usize = 256;
 /// them: 1 KB of bins that stays in the fastest cache. The buffer is cleared for every
 /// column of every block, and a column that is not a whole number of chunks (a side
 /// of a column of both signs) pads its last chunk: with 128 rather than 256 values a
-/// chunk, both cost half as much (a run 2% faster on AVX-512; 32 and 64 were no
-/// faster than 256).
+/// chunk, both cost half as much (a run 2% faster on AVX-512; chunks of 32 and 64
+/// gained less).
 const BIN_CHUNK: usize = 128;
 
 /// Independent lanes of [`ColumnRange::of`]: enough chains of packed minima and
@@ -369,8 +369,8 @@ const LANES: usize = 8;
 const ROUND: f64 = (1u64 << 52) as f64;
 
 /// How a value's bin index takes its floor (in [`Sketch::add_scanned`]). Both ways
-/// give the same index for every value (tested); each copy of the block pipeline takes the one that is faster on
-/// its instructions (`engine::simd`).
+/// give the same index for every value (tested); each copy of the block pipeline
+/// takes the one that is faster with its instructions (`engine::simd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IndexFloor {
     /// From the bits of t + 2⁵², by additions and a comparison only: packed on any
