@@ -359,27 +359,38 @@ impl TermLaws {
                 law_lane(dist, zig, &rows[j], out)
             });
         }
-        let unsettled = &unsettled[..found];
+        // Each draw's unsettled terms, in term order: draw l's are `per_lane[l * n..]`,
+        // `counts[l]` of them.
+        let (per_lane, counts) = (&mut scratch.per_lane, &mut scratch.counts);
+        per_lane.resize(GROUP * n, 0);
+        *counts = [0; GROUP];
+        for &(j, mask) in &unsettled[..found] {
+            let mut draws = mask;
+            while draws != 0 {
+                let l = draws.trailing_zeros() as usize;
+                draws &= draws - 1;
+                per_lane[l * n + counts[l]] = j;
+                counts[l] += 1;
+            }
+        }
         // Each draw with an unsettled term finishes them in term order.
-        let mut draws = unsettled.iter().fold(0, |all, &(_, mask)| all | mask);
         let ahead = &mut scratch.ahead;
         ahead.resize(per_draw - n, [0; 8]);
-        while draws != 0 {
-            let l = draws.trailing_zeros() as usize;
-            draws &= draws - 1;
+        for (l, &count) in counts.iter().enumerate() {
+            if count == 0 {
+                continue;
+            }
             for (a, row) in ahead.iter_mut().zip(&rows[n..]) {
                 *a = row[l].to_le_bytes();
             }
             stream.resume(key, first + l as u64, ahead, per_draw as u64);
-            for &(j, mask) in unsettled.iter() {
-                if mask >> l & 1 == 1 {
-                    let word = rows[j][l];
-                    lanes[j * cap + start + l] = match j {
-                        _ if j < g => self.general[j].redrawn(zig, word, stream),
-                        _ if j < g + st => zig.finish(word, stream),
-                        _ => self.impulses[j - g - st].redrawn(zig, word, stream),
-                    };
-                }
+            for &j in &per_lane[l * n..l * n + count] {
+                let word = rows[j][l];
+                lanes[j * cap + start + l] = match j {
+                    _ if j < g => self.general[j].redrawn(zig, word, stream),
+                    _ if j < g + st => zig.finish(word, stream),
+                    _ => self.impulses[j - g - st].redrawn(zig, word, stream),
+                };
             }
         }
     }
@@ -469,6 +480,10 @@ pub struct TermScratch {
     /// [`TermLaws::draw_lanes`]: the terms some of whose draws their own words do not
     /// settle, with a mask of those draws (one entry a term, the first few used).
     unsettled: Vec<(usize, u32)>,
+    /// [`TermLaws::draw_lanes`]: each draw's unsettled terms, `n` places a draw.
+    per_lane: Vec<usize>,
+    /// [`TermLaws::draw_lanes`]: how many of each draw's places are used.
+    counts: [usize; GROUP],
     /// [`TermLaws::draw_lanes`]: one draw's words after its terms' own.
     ahead: Vec<[u8; 8]>,
 }
@@ -481,6 +496,8 @@ impl TermScratch {
             values: vec![0.0; laws.len()],
             rejected: vec![0; laws.standard],
             unsettled: vec![(0, 0); laws.len()],
+            per_lane: Vec::new(),
+            counts: [0; GROUP],
             ahead: Vec::new(),
         }
     }
