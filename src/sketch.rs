@@ -371,11 +371,10 @@ const ROUND: f64 = (1u64 << 52) as f64;
 /// How a value's bin index takes its floor (in [`Sketch::add_scanned`]). Both ways
 /// give the same index for every value (tested); each copy of the block pipeline
 /// takes the one that is faster with its instructions (`engine::simd`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexFloor {
     /// From the bits of t + 2⁵², by additions and a comparison only: packed on any
     /// processor.
-    #[default]
     Arithmetic,
     /// The processor's truncation of a double to a 64-bit integer: one instruction
     /// for eight values with AVX-512 (DQ), 2% off a run there; without it the values

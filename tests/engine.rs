@@ -13,8 +13,7 @@ use xiang::results::{RunResults, SUMMARY_PROBS};
 use xiang::run::{run_info, run_scenario};
 use xiang::scenario::load;
 use xiang::shard::{FORMAT, merge, read_partial, run_shard, write_partial};
-use xiang::sketch::IndexFloor;
-use xiang::sketch::Sketch;
+use xiang::sketch::{IndexFloor, Sketch};
 use xiang::stats::quantile_sorted;
 
 fn outputs(r: &RunResults) -> Vec<Vec<u8>> {
