@@ -23,7 +23,7 @@
 //! - `aggregation`: `aggregate` over 10 000 stored baseline draws.
 //! - `full_run`: `run_scenario` on the baseline, 100 000 draws, on 1 and 2 threads
 //!   (pool start, streamed draws, accumulation and results).
-//! - `sketch`: `Sketch::add_finite` on one column of a block (`BLOCK` = 256 positive,
+//! - `sketch`: `Sketch::add_finite` on one column of a block (`BLOCK` = 512 positive,
 //!   lognormal draws) into one sketch that stays in cache, and on 260 such columns (of
 //!   other scales and spreads) into 260 sketches, as a block of the accumulator meets
 //!   them.

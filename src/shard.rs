@@ -20,9 +20,10 @@ use crate::run::{input_files, observed, run_info};
 use crate::scenario::{self, Scenario};
 
 /// Version of the partial-file format: it changes whenever a part's contents would
-/// (merged parts must be those of one engine). Format 6 takes CAGR roots by
-/// division-free steps, whose last bits can differ from format 5's.
-pub const FORMAT: u32 = 6;
+/// (merged parts must be those of one engine). Format 6 took CAGR roots by
+/// division-free steps, whose last bits can differ from format 5's; format 7 rounds
+/// sums over blocks of 512 draws rather than 256, so the moments' last bits differ.
+pub const FORMAT: u32 = 7;
 
 /// A shard's partial aggregate, as saved to a JSON file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -64,7 +64,7 @@ fn one_shard_equals_three_shards_merged_and_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let path = uncertain(dir.path());
     let scn = load(&path).unwrap();
-    // 5000 draws = 19 full blocks of 256 and a partial one: shards cut inside the run.
+    // 5000 draws = 9 full blocks of 512 and a partial one: shards cut inside the run.
     let settings = |threads| RunSettings {
         draws: 5000,
         seed: 99,
@@ -295,7 +295,7 @@ fn non_finite_values_are_counted_and_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let scn = load(&uncertain(dir.path())).unwrap();
     let settings = RunSettings {
-        draws: 1000, // with blocks of 256: three full ones and one of 232
+        draws: 1000, // with blocks of 512: one full and one of 488
         seed: 3,
         threads: 1,
     };
