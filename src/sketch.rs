@@ -677,24 +677,33 @@ impl Sketch {
 
     /// The order statistics of the ascending 0-based `ranks` (each < count), within
     /// relative error α, exact for the smallest and largest (estimates are clamped to
-    /// the range); one walk over the bins, most negative first.
+    /// the range); one walk over the bins, most negative first. A bin's representative
+    /// is computed only where a rank falls in it: a wide sketch has thousands of bins
+    /// and a summary asks for a dozen ranks, and each representative takes two powers
+    /// of two (this walk ran once per series, on one thread, after the draws).
     fn values_at_ranks(&self, ranks: &[u64]) -> Vec<f64> {
         let mut out = Vec::with_capacity(ranks.len());
         let mut next = ranks.iter().peekable();
         let mut seen = 0u64;
+        // Bins as (sign, index, count), the zero bin as sign 0.
         let bins = self
             .negative
             .bins()
             .rev()
-            .map(|(k, c)| (-representative(k), c))
-            .chain(std::iter::once((0.0, self.zero)))
-            .chain(self.positive.bins().map(|(k, c)| (representative(k), c)));
-        for (value, c) in bins {
+            .map(|(k, c)| (-1.0, k, c))
+            .chain(std::iter::once((0.0, 0, self.zero)))
+            .chain(self.positive.bins().map(|(k, c)| (1.0, k, c)));
+        for (sign, k, c) in bins {
             seen += c;
             while let Some(&&rank) = next.peek() {
                 if rank >= seen {
                     break;
                 }
+                let value = if sign == 0.0 {
+                    0.0
+                } else {
+                    sign * representative(k)
+                };
                 out.push(self.clamped(rank, value));
                 next.next();
             }
