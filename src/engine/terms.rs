@@ -696,7 +696,7 @@ mod tests {
                 moved += usize::from(j != 1 && a[j] != b[j]);
             }
         }
-        // Only normals that needed words beyond their own may move (about 1.2% of
+        // Only normals that needed words beyond their own may move (about 1.5% of
         // them), as the extra words start one later.
         assert!(moved < 500 * 60 / 50, "{moved} terms moved");
     }
