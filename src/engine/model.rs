@@ -721,7 +721,8 @@ impl Model {
             {
                 *p = pi + s.deflator_volatility * z;
             }
-            // 7. Levels and real indices.
+            // 7. Levels and real indices, both in one pass over the draws (each lane's
+            // arithmetic as in two passes; one pass reads g and the price once).
             for i in 0..k {
                 let at = i * w + t;
                 for (real, nominal, g) in [
@@ -732,15 +733,13 @@ impl Model {
                         &ws.g[lane(k + i)],
                     ),
                 ] {
-                    let (prev, now) = year_step(real, at, bc, n);
-                    for ((now, prev), g) in now.iter_mut().zip(prev).zip(g) {
-                        *now = prev * (1.0 + g);
-                    }
-                    let (prev, now) = year_step(nominal, at, bc, n);
-                    for (((now, prev), g), p) in
-                        now.iter_mut().zip(prev).zip(g).zip(ws.price.iter())
-                    {
-                        *now = prev * (1.0 + g) * (1.0 + p);
+                    let (real_prev, real_now) = year_step(real, at, bc, n);
+                    let (nominal_prev, nominal_now) = year_step(nominal, at, bc, n);
+                    let real = real_now.iter_mut().zip(real_prev);
+                    let nominal = nominal_now.iter_mut().zip(nominal_prev);
+                    for (((real, nominal), g), p) in real.zip(nominal).zip(g).zip(&ws.price) {
+                        *real.0 = real.1 * (1.0 + g);
+                        *nominal.0 = nominal.1 * (1.0 + g) * (1.0 + p);
                     }
                 }
             }
