@@ -685,25 +685,21 @@ impl Sketch {
         let mut out = Vec::with_capacity(ranks.len());
         let mut next = ranks.iter().peekable();
         let mut seen = 0u64;
-        // Bins as (sign, index, count), the zero bin as sign 0.
+        // Bins as (sign and index, count), the zero bin without either.
         let bins = self
             .negative
             .bins()
             .rev()
-            .map(|(k, c)| (-1.0, k, c))
-            .chain(std::iter::once((0.0, 0, self.zero)))
-            .chain(self.positive.bins().map(|(k, c)| (1.0, k, c)));
-        for (sign, k, c) in bins {
+            .map(|(k, c)| (Some((-1.0, k)), c))
+            .chain(std::iter::once((None, self.zero)))
+            .chain(self.positive.bins().map(|(k, c)| (Some((1.0, k)), c)));
+        for (bin, c) in bins {
             seen += c;
             while let Some(&&rank) = next.peek() {
                 if rank >= seen {
                     break;
                 }
-                let value = if sign == 0.0 {
-                    0.0
-                } else {
-                    sign * representative(k)
-                };
+                let value = bin.map_or(0.0, |(sign, k)| sign * representative(k));
                 out.push(self.clamped(rank, value));
                 next.next();
             }
