@@ -737,9 +737,11 @@ impl Model {
                     let (nominal_prev, nominal_now) = year_step(nominal, at, bc, n);
                     let real = real_now.iter_mut().zip(real_prev);
                     let nominal = nominal_now.iter_mut().zip(nominal_prev);
-                    for (((real, nominal), g), p) in real.zip(nominal).zip(g).zip(&ws.price) {
-                        *real.0 = real.1 * (1.0 + g);
-                        *nominal.0 = nominal.1 * (1.0 + g) * (1.0 + p);
+                    for ((((real, real_prev), (nominal, nominal_prev)), g), p) in
+                        real.zip(nominal).zip(g).zip(&ws.price)
+                    {
+                        *real = real_prev * (1.0 + g);
+                        *nominal = nominal_prev * (1.0 + g) * (1.0 + p);
                     }
                 }
             }
