@@ -677,13 +677,15 @@ impl Sketch {
 
     /// The order statistics of the ascending 0-based `ranks` (each < count), within
     /// relative error α, exact for the smallest and largest (estimates are clamped to
-    /// the range); one walk over the bins, most negative first. A bin's representative
-    /// is computed only where a rank falls in it: a wide sketch has thousands of bins
-    /// and a summary asks for a dozen ranks, and each representative takes two powers
-    /// of two (this walk ran once per series, on one thread, after the draws).
+    /// the range); one walk over the bins, most negative first. The walk only notes the
+    /// bin where each rank falls; the representatives, two powers of two each, are
+    /// computed after it, for those bins alone. (Computed inside the walk, behind the
+    /// test that a rank falls in the bin, the compiler hoisted them out of that test:
+    /// a representative for each of the 462 000 bins of the baseline's sketches at 10⁶
+    /// draws, 12 ms on one thread after the draws.)
     fn values_at_ranks(&self, ranks: &[u64]) -> Vec<f64> {
-        let mut out = Vec::with_capacity(ranks.len());
-        let mut next = ranks.iter().peekable();
+        // Per rank, the bin it falls in as sign and index (`None` for the zero bin).
+        let mut found: Vec<Option<(f64, i32)>> = Vec::with_capacity(ranks.len());
         let mut seen = 0u64;
         // Bins as (sign and index, count), the zero bin without either.
         let bins = self
@@ -695,18 +697,19 @@ impl Sketch {
             .chain(self.positive.bins().map(|(k, c)| (Some((1.0, k)), c)));
         for (bin, c) in bins {
             seen += c;
-            while let Some(&&rank) = next.peek() {
-                if rank >= seen {
-                    break;
-                }
-                let value = bin.map_or(0.0, |(sign, k)| sign * representative(k));
-                out.push(self.clamped(rank, value));
-                next.next();
+            let below = ranks[found.len()..].partition_point(|&rank| rank < seen);
+            found.extend(std::iter::repeat_n(bin, below));
+            if found.len() == ranks.len() {
+                break;
             }
         }
+        let values = found.iter().zip(ranks).map(|(bin, &rank)| {
+            let value = bin.map_or(0.0, |(sign, k)| sign * representative(k));
+            self.clamped(rank, value)
+        });
         // Ranks at or past the count: the largest value.
-        out.extend(next.map(|_| self.max));
-        out
+        let past = ranks.len() - found.len();
+        values.chain(std::iter::repeat_n(self.max, past)).collect()
     }
 
     /// A bin's representative as the estimate of rank `rank`: the exact extreme for the
