@@ -4,26 +4,38 @@
 //! Rationale: a draw of the model takes about 140 normals, and the engine computes them
 //! for all of a draw's random terms in one loop that the compiler vectorizes (see
 //! `engine::terms`). That loop needs the ziggurat's fast path as a pure function of one
-//! word, [`Ziggurat::fast`]; the rare words it rejects (about 1.5%) finish in
+//! word, [`Ziggurat::fast`]; the rare words it rejects (0.43%) finish in
 //! [`Ziggurat::finish`], which reads further words from the stream. `rand_distr`'s
 //! ziggurat keeps its tables private and reads its words from the generator one at a
 //! time, so it cannot be split this way.
 //!
-//! The method is Marsaglia and Tsang's ziggurat in Doornik's form, with 256 layers:
-//! the low 8 bits of a word pick a layer, the top 52 bits a signed position in it.
+//! The method is Marsaglia and Tsang's ziggurat in Doornik's form, with 1024 layers:
+//! the low 10 bits of a word pick a layer, the top 52 bits a signed position in it.
 //! The tables are built once from R, the right edge of the base layer, with the `libm`
 //! crate's exp, log and erfc, so they and every draw are the same on any machine.
 //! Every layer, the base one with its tail included, has the same area V.
+//!
+//! Why 1024 layers rather than the usual 128 or 256: a word is rejected with
+//! probability 1 − mean(x[i+1]/x[i]), 1.49% at 256 layers, 0.80% at 512 and 0.43% at
+//! 1024, and a rejected word leaves the vectorized loop for [`Ziggurat::finish`], one
+//! draw at a time. With about 140 normals a draw, 88% of draws had a word to finish
+//! at 256 layers and 45% have one at 1024; a baseline run takes about 5% less CPU
+//! time. The fast path costs the same at any size (two table lookups), and the table
+//! of edges, 8 KB, stays in the first-level cache; 2048 and 4096 layers gained
+//! nothing more.
 
 use std::sync::OnceLock;
 
 use rand::Rng;
 
-/// Layers of the ziggurat.
-const LAYERS: usize = 256;
+/// Layers of the ziggurat (a power of two: a word's low bits pick one).
+const LAYERS: usize = 1024;
 
-/// Right edge of the base layer for 256 layers (Marsaglia and Tsang 2000).
-const R: f64 = 3.654_152_885_361_009;
+/// Right edge of the base layer for 1024 layers: the R for which the recursion of
+/// [`Ziggurat::build`] closes the top layer, x[1023]·(1 − f(x[1023])) = V, found by
+/// bisection (the same method gives Marsaglia and Tsang's 3.654 152 885 361 009 for
+/// 256 layers); the test that every layer has the same area checks it.
+const R: f64 = 4.038_849_846_109_505;
 
 /// How far beyond the chord or a tangent of the density a point of a wedge must lie
 /// for [`Ziggurat::under_density`] to decide it without the exp: an absolute distance
@@ -31,7 +43,7 @@ const R: f64 = 3.654_152_885_361_009;
 const SQUEEZE_MARGIN: f64 = 1e-12;
 
 /// The ziggurat's tables: `x[i]` is the right edge of layer `i` (`x[0]` the base
-/// layer's virtual width V / f(R), `x[1]` = R, `x[256]` = 0), `f[i]` = exp(−`x[i]`²/2).
+/// layer's virtual width V / f(R), `x[1]` = R, `x[1024]` = 0), `f[i]` = exp(−`x[i]`²/2).
 /// Built once per process ([`Ziggurat::get`]).
 #[derive(Debug)]
 pub struct Ziggurat {
@@ -75,7 +87,7 @@ impl Ziggurat {
     /// a loop of calls vectorizes.
     #[inline(always)]
     pub fn fast(&self, word: u64) -> (f64, bool) {
-        let i = (word & 0xff) as usize;
+        let i = (word & (LAYERS as u64 - 1)) as usize;
         let x = signed_unit(word) * self.x[i];
         (x, x.abs() < self.x[i + 1])
     }
@@ -90,7 +102,7 @@ impl Ziggurat {
             if accepted {
                 return x;
             }
-            let i = (word & 0xff) as usize;
+            let i = (word & (LAYERS as u64 - 1)) as usize;
             if i == 0 {
                 return tail(signed_unit(word), rng);
             }
@@ -106,7 +118,7 @@ impl Ziggurat {
         }
     }
 
-    /// Whether the point (`x`, `y`) of layer `i`'s wedge (1 ≤ `i` < 256, `x[i + 1]` ≤
+    /// Whether the point (`x`, `y`) of layer `i`'s wedge (1 ≤ `i` < 1024, `x[i + 1]` ≤
     /// |`x`| ≤ `x[i]`) lies under the density: `y < exp(−x²/2)`, the same decision
     /// as that comparison with `libm`'s exp, mostly without computing it
     /// ([`Ziggurat::squeeze`]).
@@ -307,7 +319,7 @@ mod tests {
     #[test]
     fn the_fast_path_decides_most_words_alone() {
         // A word of layer i is accepted with probability x[i + 1] / x[i] (its position
-        // is uniform across the layer), so 1 − the mean of those ratios, about 1.5%, of
+        // is uniform across the layer), so 1 − the mean of those ratios, 0.43%, of
         // words need more than their own: observed within five standard errors.
         let zig = Ziggurat::get();
         let accepted = (0..LAYERS).map(|i| zig.x[i + 1] / zig.x[i]).sum::<f64>();
@@ -328,7 +340,7 @@ mod tests {
             (share - expected).abs() < 5.0 * se,
             "{share} rejected against {expected}"
         );
-        assert!((0.014..0.016).contains(&expected), "{expected}");
+        assert!((0.0042..0.0044).contains(&expected), "{expected}");
     }
 
     #[test]

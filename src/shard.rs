@@ -22,8 +22,10 @@ use crate::scenario::{self, Scenario};
 /// Version of the partial-file format: it changes whenever a part's contents would
 /// (merged parts must be those of one engine). Format 6 took CAGR roots by
 /// division-free steps, whose last bits can differ from format 5's; format 7 rounds
-/// sums over blocks of 512 draws rather than 256, so the moments' last bits differ.
-pub const FORMAT: u32 = 7;
+/// sums over blocks of 512 draws rather than 256, so the moments' last bits differ;
+/// format 8 draws standard normals from a ziggurat of 1024 layers rather than 256, so
+/// every draw differs.
+pub const FORMAT: u32 = 8;
 
 /// A shard's partial aggregate, as saved to a JSON file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
