@@ -696,9 +696,9 @@ mod tests {
                 moved += usize::from(j != 1 && a[j] != b[j]);
             }
         }
-        // Only normals that needed words beyond their own may move (about 1.5% of
-        // them), as the extra words start one later.
-        assert!(moved < 500 * 60 / 50, "{moved} terms moved");
+        // Only normals that needed words beyond their own may move (0.43% of them),
+        // as the extra words start one later.
+        assert!(moved < 500 * 60 / 100, "{moved} terms moved");
     }
 
     #[test]
