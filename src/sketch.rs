@@ -551,6 +551,116 @@ impl ColumnRange {
     }
 }
 
+/// A chunk split by sign ([`Sketch::add_mixed`]): how many magnitudes went to each
+/// side, and each side's smallest and largest (∞ and 0 for a side with none).
+struct SignSplit {
+    positives: usize,
+    negatives: usize,
+    lo_p: f64,
+    hi_p: f64,
+    lo_n: f64,
+    hi_n: f64,
+}
+
+/// Splits finite `values` by sign: the magnitudes of the positive ones at least
+/// [`Sketch::ZERO`] to the front of `positive`, in order, those of the negative ones
+/// to `negative` (each at least as long as `values`); the rest are in the zero band.
+#[inline(always)]
+fn split_by_sign(values: &[f64], positive: &mut [f64], negative: &mut [f64]) -> SignSplit {
+    assert!(positive.len() >= values.len() && negative.len() >= values.len());
+    let (mut np, mut nn) = (0, 0);
+    let (mut lo_p, mut hi_p) = (f64::INFINITY, 0.0f64);
+    let (mut lo_n, mut hi_n) = (f64::INFINITY, 0.0f64);
+    for &x in values {
+        let m = x.abs();
+        let outside = m >= Sketch::ZERO;
+        let (p, n) = (outside & (x > 0.0), outside & (x < 0.0));
+        positive[np] = m;
+        negative[nn] = m;
+        np += usize::from(p);
+        nn += usize::from(n);
+        lo_p = if p { lo_p.min(m) } else { lo_p };
+        hi_p = if p { hi_p.max(m) } else { hi_p };
+        lo_n = if n { lo_n.min(m) } else { lo_n };
+        hi_n = if n { hi_n.max(m) } else { hi_n };
+    }
+    SignSplit {
+        positives: np,
+        negatives: nn,
+        lo_p,
+        hi_p,
+        lo_n,
+        hi_n,
+    }
+}
+
+/// [`split_by_sign`] eight values at a time: each side's magnitudes packed by
+/// AVX-512's compress, its extremes by masked minima and maxima (the values are
+/// finite and the magnitudes never −0, so the extremes do not depend on the order in
+/// which they are taken). The same split, to the bit (tested).
+///
+/// # Safety
+/// The processor must have AVX-512 (F).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn split_by_sign_avx512(
+    values: &[f64],
+    positive: &mut [f64; CHUNK],
+    negative: &mut [f64; CHUNK],
+) -> SignSplit {
+    use std::arch::x86_64::*;
+    assert!(values.len() <= CHUNK);
+    let (groups, rest) = values.as_chunks::<8>();
+    let zero_band = _mm512_set1_pd(Sketch::ZERO);
+    let origin = _mm512_setzero_pd();
+    let (mut lo_p, mut hi_p) = (_mm512_set1_pd(f64::INFINITY), origin);
+    let (mut lo_n, mut hi_n) = (lo_p, origin);
+    let (mut np, mut nn) = (0, 0);
+    for group in groups {
+        // SAFETY: `group` is 8 values. Before it, at most `CHUNK − 8` values were
+        // split, so each side has room for 8 more at its count.
+        unsafe {
+            let x = _mm512_loadu_pd(group.as_ptr());
+            let m = _mm512_abs_pd(x);
+            let outside = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(m, zero_band);
+            let p = outside & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(x, origin);
+            let n = outside & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, origin);
+            _mm512_storeu_pd(
+                positive.as_mut_ptr().add(np),
+                _mm512_maskz_compress_pd(p, m),
+            );
+            _mm512_storeu_pd(
+                negative.as_mut_ptr().add(nn),
+                _mm512_maskz_compress_pd(n, m),
+            );
+            np += p.count_ones() as usize;
+            nn += n.count_ones() as usize;
+            lo_p = _mm512_mask_min_pd(lo_p, p, lo_p, m);
+            hi_p = _mm512_mask_max_pd(hi_p, p, hi_p, m);
+            lo_n = _mm512_mask_min_pd(lo_n, n, lo_n, m);
+            hi_n = _mm512_mask_max_pd(hi_n, n, hi_n, m);
+        }
+    }
+    let mut split = SignSplit {
+        positives: np,
+        negatives: nn,
+        lo_p: _mm512_reduce_min_pd(lo_p),
+        hi_p: _mm512_reduce_max_pd(hi_p),
+        lo_n: _mm512_reduce_min_pd(lo_n),
+        hi_n: _mm512_reduce_max_pd(hi_n),
+    };
+    // The last values, fewer than eight, one at a time after the others (np and nn
+    // are at most the count of values before them).
+    let tail = split_by_sign(rest, &mut positive[np..], &mut negative[nn..]);
+    split.positives += tail.positives;
+    split.negatives += tail.negatives;
+    split.lo_p = split.lo_p.min(tail.lo_p);
+    split.hi_p = split.hi_p.max(tail.hi_p);
+    split.lo_n = split.lo_n.min(tail.lo_n);
+    split.hi_n = split.hi_n.max(tail.hi_n);
+    split
+}
+
 impl Sketch {
     /// Magnitudes below this are counted as zero.
     pub const ZERO: f64 = 1e-9;
@@ -640,37 +750,38 @@ impl Sketch {
     /// A chunk of finite values of both signs, or in the zero band: split by sign into
     /// magnitudes, each side then counted between the bins of its extremes. The split
     /// writes every value to both sides and advances one, so no branch depends on a
-    /// value's sign (growth rates near zero have either, at random).
+    /// value's sign (growth rates near zero have either, at random); on the AVX-512
+    /// copy ([`IndexFloor::Truncation`]) it takes eight values at a time by compress.
     // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     fn add_mixed(&mut self, values: &[f64], floor: IndexFloor) {
         debug_assert!(values.len() <= CHUNK);
         let (mut positive, mut negative) = ([0.0; CHUNK], [0.0; CHUNK]);
-        let (mut np, mut nn) = (0, 0);
-        let (mut lo_p, mut hi_p) = (f64::INFINITY, 0.0f64);
-        let (mut lo_n, mut hi_n) = (f64::INFINITY, 0.0f64);
-        for &x in values {
-            let m = x.abs();
-            let outside = m >= Sketch::ZERO;
-            let (p, n) = (outside & (x > 0.0), outside & (x < 0.0));
-            positive[np] = m;
-            negative[nn] = m;
-            np += usize::from(p);
-            nn += usize::from(n);
-            lo_p = if p { lo_p.min(m) } else { lo_p };
-            hi_p = if p { hi_p.max(m) } else { hi_p };
-            lo_n = if n { lo_n.min(m) } else { lo_n };
-            hi_n = if n { hi_n.max(m) } else { hi_n };
-        }
+        let split = match floor {
+            #[cfg(target_arch = "x86_64")]
+            IndexFloor::Truncation if std::arch::is_x86_feature_detected!("avx512f") => {
+                // SAFETY: the processor has AVX-512 (F), just checked.
+                unsafe { split_by_sign_avx512(values, &mut positive, &mut negative) }
+            }
+            _ => split_by_sign(values, &mut positive, &mut negative),
+        };
+        let SignSplit {
+            positives,
+            negatives,
+            lo_p,
+            hi_p,
+            lo_n,
+            hi_n,
+        } = split;
         self.count += values.len() as u64;
-        self.zero += (values.len() - np - nn) as u64;
-        if np > 0 {
+        self.zero += (values.len() - positives - negatives) as u64;
+        if positives > 0 {
             self.positive
-                .add_magnitudes(&positive[..np], index(lo_p), index(hi_p), floor);
+                .add_magnitudes(&positive[..positives], index(lo_p), index(hi_p), floor);
         }
-        if nn > 0 {
+        if negatives > 0 {
             self.negative
-                .add_magnitudes(&negative[..nn], index(lo_n), index(hi_n), floor);
+                .add_magnitudes(&negative[..negatives], index(lo_n), index(hi_n), floor);
         }
     }
 
@@ -1157,6 +1268,42 @@ mod tests {
         // The columns reached both stores, and grew them on both sides.
         assert!(all.positive.counts.len() > 1000 && all.negative.counts.len() > 1000);
         assert!(all.zero > 0 && all.min < -1.0 && all.max > 1.0);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_split_by_compress_is_the_split_value_by_value() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        for round in 0..400 {
+            let n = [0, 1, 7, 8, 9, 100, 255, 256][round % 8];
+            // Of both signs, with zeros and values at the zero band's edge.
+            let mut values = column(&mut rng, [4, 5, 5 + 16, 2][round % 4], n);
+            for x in values.iter_mut().step_by(5) {
+                *x = -*x;
+            }
+            let (mut p, mut q) = ([f64::NAN; CHUNK], [f64::NAN; CHUNK]);
+            let (mut p8, mut q8) = ([f64::NAN; CHUNK], [f64::NAN; CHUNK]);
+            let one = split_by_sign(&values, &mut p, &mut q);
+            // SAFETY: the processor has AVX-512 (F), checked above.
+            let eight = unsafe { split_by_sign_avx512(&values, &mut p8, &mut q8) };
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                (one.positives, one.negatives),
+                (eight.positives, eight.negatives)
+            );
+            assert_eq!(bits(&p[..one.positives]), bits(&p8[..one.positives]));
+            assert_eq!(bits(&q[..one.negatives]), bits(&q8[..one.negatives]));
+            let ends = |s: &SignSplit| bits(&[s.lo_p, s.hi_p, s.lo_n, s.hi_n]);
+            assert_eq!(ends(&one), ends(&eight), "round {round}");
+            // And whole columns, as the AVX-512 copy adds them.
+            let (mut a, mut b) = (Sketch::new(), Sketch::new());
+            a.add_finite(&values);
+            b.add_scanned(&values, ColumnRange::of(&values), IndexFloor::Truncation);
+            assert_eq!(a, b, "round {round}");
+        }
     }
 
     /// An empty sketch whose narrow counts spill past `limit` (instead of 2¹⁶ − 1).
