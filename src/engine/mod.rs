@@ -347,14 +347,21 @@ pub fn accumulate(
     let idle: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
     let idle_workers = || idle.lock().unwrap_or_else(PoisonError::into_inner);
     let copy = Simd::selected();
-    blocks.into_par_iter().try_for_each(|b| -> Result<()> {
-        let taken = idle_workers().pop();
-        let mut worker = taken.unwrap_or_else(|| Worker::new(&model, &ev, copy));
-        let count = simd::add_block_of_draws(copy, &work, b as u64, &mut worker)?;
-        progress(done.fetch_add(count, Ordering::Relaxed) + count);
-        idle_workers().push(worker);
-        Ok(())
-    })?;
+    // Every block a task of its own, so that a thread that runs out of blocks can take
+    // half of another's remaining ones to the last: rayon otherwise runs ranges of
+    // hundreds of blocks without a point to split them, and one thread could finish
+    // milliseconds before the other (a block takes half a millisecond).
+    blocks
+        .into_par_iter()
+        .with_max_len(1)
+        .try_for_each(|b| -> Result<()> {
+            let taken = idle_workers().pop();
+            let mut worker = taken.unwrap_or_else(|| Worker::new(&model, &ev, copy));
+            let count = simd::add_block_of_draws(copy, &work, b as u64, &mut worker)?;
+            progress(done.fetch_add(count, Ordering::Relaxed) + count);
+            idle_workers().push(worker);
+            Ok(())
+        })?;
     let workers = idle.into_inner().unwrap_or_else(PoisonError::into_inner);
     let mut accs = workers.into_iter().map(|w| w.acc);
     let mut acc = accs.next().unwrap_or_else(|| Accumulator::new(&ev));
