@@ -16,7 +16,7 @@
 //! Every layer, the base one with its tail included, has the same area V.
 //!
 //! Why 1024 layers rather than the usual 128 or 256: a word is rejected with
-//! probability 1 − mean(x[i+1]/x[i]), 1.49% at 256 layers, 0.80% at 512 and 0.43% at
+//! probability 1 − mean(x\[i+1\]/x\[i\]), 1.49% at 256 layers, 0.80% at 512 and 0.43% at
 //! 1024, and a rejected word leaves the vectorized loop for [`Ziggurat::finish`], one
 //! draw at a time. With about 140 normals a draw, 88% of draws had a word to finish
 //! at 256 layers and 45% have one at 1024; a baseline run takes about 5% less CPU
@@ -32,7 +32,7 @@ use rand::Rng;
 const LAYERS: usize = 1024;
 
 /// Right edge of the base layer for 1024 layers: the R for which the recursion of
-/// [`Ziggurat::build`] closes the top layer, x[1023]·(1 − f(x[1023])) = V, found by
+/// [`Ziggurat::build`] closes the top layer, x\[1023\]·(1 − f(x\[1023\])) = V, found by
 /// bisection (the same method gives Marsaglia and Tsang's 3.654 152 885 361 009 for
 /// 256 layers); the test that every layer has the same area checks it.
 const R: f64 = 4.038_849_846_109_505;
