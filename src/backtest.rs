@@ -496,16 +496,18 @@ pub fn summarize(
 }
 
 /// Runs the backtest: simulates `scn` with `settings` and scores it against the
-/// history at `observed_path`. Input problems are `Error::Invalid` or
+/// history at `observed_path`. `progress` is called with the number of draws simulated
+/// so far (from worker threads). Input problems are `Error::Invalid` or
 /// `Error::Read` (exit code 2).
 pub fn run_backtest(
     scn: &Scenario,
     observed_path: &Path,
     settings: RunSettings,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Backtest> {
     let observed = read_history(observed_path)?;
     let draws = with_threads(settings.threads, || {
-        engine::simulate(scn, settings, &|_| {})
+        engine::simulate(scn, settings, progress)
     })??;
     let scored = score_draws(scn, &draws, &observed);
     Ok(summarize(scn, settings, observed_path, scored))
@@ -700,20 +702,11 @@ pub fn status_from_summary(text: &str) -> std::result::Result<CalibrationStatus,
         .map_err(|e| e.to_string())
 }
 
-/// The `xiang backtest` command: runs [`run_backtest`], writes the outputs to `out`
-/// (default `results/<scenario name>/`) and prints the coverage summary to stderr.
-pub fn command(
-    scn: &Scenario,
-    observed_path: &Path,
-    settings: RunSettings,
-    out: Option<&Path>,
-) -> Result<()> {
-    let bt = run_backtest(scn, observed_path, settings)?;
-    let dir = out.map_or_else(|| Path::new("results").join(&scn.name), Path::to_path_buf);
-    let written = write_backtest(&dir, &bt)?;
-    let s = &bt.summary;
-    eprintln!(
-        "{}: {} points scored; 50% bands held {}/{} ({:.0}%), 90% bands held {}/{} ({:.0}%, 95% interval {:.0}–{:.0}%); {}: {}; wrote {} files to {}",
+/// One line on a backtest's outcome, for the command line: points scored, the 50% and
+/// 90% bands' hits (the latter with its 95% interval) and the calibration status.
+pub fn describe(s: &Summary) -> String {
+    format!(
+        "{}: {} points scored; 50% bands held {}/{} ({:.0}%), 90% bands held {}/{} ({:.0}%, 95% interval {:.0}–{:.0}%); {}: {}",
         s.scenario,
         s.points,
         s.coverage50.hits,
@@ -726,10 +719,7 @@ pub fn command(
         100.0 * s.coverage90.wilson95[1],
         s.status,
         s.status_reason,
-        written.len(),
-        dir.display()
-    );
-    Ok(())
+    )
 }
 
 #[cfg(test)]

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use xiang::engine::RunSettings;
+use xiang::backtest;
 use xiang::engine::simd::Simd;
+use xiang::engine::{RunSettings, shard_draws};
 use xiang::error::Result;
 use xiang::export::{standard_exporters, write_outputs};
 use xiang::report::{self, Lang, ReportOptions, Templates};
@@ -137,6 +138,9 @@ enum Command {
         /// Output folder [default: results/<scenario name>/].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Compare result folders of `xiang run`: every target's P(met) under each scenario
     /// and its change against the first; writes compare.csv and compare.md.
@@ -242,19 +246,22 @@ pub fn run() -> Result<()> {
                 None => run_command(&scn, &opts, &output),
                 Some((i, n)) => {
                     let path = out.unwrap_or_else(|| shard::default_path(&scn, i, n));
-                    with_progress(&opts, |progress| {
+                    let own = shard_draws(opts.settings.draws, i - 1, n);
+                    let partial = with_progress(&opts, own, |progress| {
                         let partial =
                             shard::run_shard(&scenario, &scn, opts.settings, i, n, progress)?;
                         shard::write_partial(&path, &partial)?;
-                        eprintln!(
-                            "{}: shard {i}/{n} of {} draws, {:.2} s; wrote {}",
-                            scn.name,
-                            opts.settings.draws,
-                            partial.wall_time_s,
-                            path.display()
-                        );
-                        Ok(())
-                    })
+                        Ok(partial)
+                    })?;
+                    // Printed once the bar is cleared, which would otherwise erase it.
+                    eprintln!(
+                        "{}: shard {i}/{n}, {own} of {} draws, {:.2} s; wrote {}",
+                        scn.name,
+                        opts.settings.draws,
+                        partial.wall_time_s,
+                        path.display()
+                    );
+                    Ok(())
                 }
             }
         }
@@ -355,9 +362,22 @@ pub fn run() -> Result<()> {
             observed,
             draws,
             out,
+            quiet,
         } => {
             let scn = scenario::load(&scenario)?;
-            xiang::backtest::command(&scn, &observed, draws.settings(&scn), out.as_deref())
+            let opts = RunOptions::new(&scn, &draws, out, quiet);
+            let (bt, written) = with_progress(&opts, opts.settings.draws, |progress| {
+                let bt = backtest::run_backtest(&scn, &observed, opts.settings, progress)?;
+                let written = backtest::write_backtest(&opts.out, &bt)?;
+                Ok((bt, written))
+            })?;
+            eprintln!(
+                "{}; wrote {} files to {}",
+                backtest::describe(&bt.summary),
+                written.len(),
+                opts.out.display()
+            );
+            Ok(())
         }
         Command::Compare { dirs, out } => {
             let written = xiang::compare::command(&dirs, out.as_deref())?;
@@ -393,16 +413,26 @@ fn parse_shard(s: &str) -> std::result::Result<(u64, u64), String> {
     Ok((i, n))
 }
 
-/// Runs `work` with a progress callback that shows a bar (rate, ETA) on stderr once the
-/// work has taken a second, when progress is wanted and stderr is a terminal.
+/// Runs `work`, which computes `total` draws, with a progress callback that shows a bar
+/// (draws done, rate, ETA) on stderr once the work has taken a second, when progress is
+/// wanted and stderr is a terminal. The bar is cleared before this returns: print the
+/// outcome after, not inside `work`, or the clearing erases its line.
 fn with_progress<T>(
     opts: &RunOptions,
+    total: u64,
     work: impl FnOnce(&(dyn Fn(u64) + Sync)) -> Result<T>,
 ) -> Result<T> {
-    let bar =
-        ProgressBar::with_draw_target(Some(opts.settings.draws), ProgressDrawTarget::hidden());
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} draws  {per_sec}  ETA {eta}")
+        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} draws  {rate}  ETA {eta}")
+            .map(|style| {
+                style.with_key(
+                    "rate",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&rate_label(state.per_sec()));
+                    },
+                )
+            })
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let start = Instant::now();
@@ -417,6 +447,24 @@ fn with_progress<T>(
     out
 }
 
+/// A rate of draws for the progress bar, to three significant figures with its unit:
+/// `850 draws/s`, `85.0 k draws/s`, `1.56 M draws/s`.
+fn rate_label(per_sec: f64) -> String {
+    let (value, prefix) = if per_sec >= 1e6 {
+        (per_sec / 1e6, "M ")
+    } else if per_sec >= 1e3 {
+        (per_sec / 1e3, "k ")
+    } else {
+        (per_sec.max(0.0), "")
+    };
+    let decimals = match value {
+        v if prefix.is_empty() || v >= 100.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    format!("{value:.decimals$} {prefix}draws/s")
+}
+
 fn run_command(scn: &Scenario, opts: &RunOptions, output: &OutputFlags) -> Result<()> {
     // Templates are read before the run, so a bad one fails fast.
     let report = if output.report {
@@ -427,7 +475,9 @@ fn run_command(scn: &Scenario, opts: &RunOptions, output: &OutputFlags) -> Resul
     } else {
         None
     };
-    let results = with_progress(opts, |progress| run_scenario(scn, opts.settings, progress))?;
+    let results = with_progress(opts, opts.settings.draws, |progress| {
+        run_scenario(scn, opts.settings, progress)
+    })?;
     let exporters = report::run_exporters(&results, report, output.excel);
     let written = write_outputs(&opts.out, &results, &exporters)?;
     eprintln!(
@@ -466,5 +516,21 @@ fn print_targets(scn: &Scenario) {
             );
             println!("      “{}”", t.quote);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_with_three_figures_and_their_unit() {
+        assert_eq!(rate_label(0.0), "0 draws/s");
+        assert_eq!(rate_label(850.4), "850 draws/s");
+        assert_eq!(rate_label(85_040.0), "85.0 k draws/s");
+        assert_eq!(rate_label(999_400.0), "999 k draws/s");
+        assert_eq!(rate_label(1_559_575.3), "1.56 M draws/s");
+        // No rate yet (NaN) reads as none.
+        assert_eq!(rate_label(f64::NAN), "0 draws/s");
     }
 }

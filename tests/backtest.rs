@@ -93,7 +93,7 @@ fn shipped_backtest_scores_like_with_like_and_is_uncalibrated() {
         threads: 2,
     };
     let scn = xiang::scenario::load(&shipped("backtest-2017.toml")).unwrap();
-    let bt = run_backtest(&scn, &shipped("data/history.csv"), settings).unwrap();
+    let bt = run_backtest(&scn, &shipped("data/history.csv"), settings, &|_| {}).unwrap();
     let s = &bt.summary;
     assert_eq!((s.base_year, s.horizon), (2017, 2020));
     // Levels only where the vintage matches the base (first published, i.e. 2018);

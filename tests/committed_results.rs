@@ -12,6 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use xiang::backtest::{run_backtest, write_backtest};
 use xiang::engine::RunSettings;
 use xiang::export::write_outputs;
 use xiang::hash::sha256_hex;
@@ -138,7 +139,8 @@ fn rerunning_the_shipped_backtest_gives_the_committed_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let fresh = tmp.path().join("backtest-2017");
     let observed = Path::new("scenarios/data/history.csv");
-    xiang::backtest::command(&scn, observed, settings, Some(&fresh)).unwrap();
+    let bt = run_backtest(&scn, observed, settings, &|_| {}).unwrap();
+    write_backtest(&fresh, &bt).unwrap();
     assert_same_folder(
         &dir,
         &fresh,

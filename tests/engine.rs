@@ -2,12 +2,14 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use xiang::accumulate::{Accumulator, Evaluator};
 use xiang::aggregate::aggregate;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
 use xiang::engine::simd::{Simd, project_on};
-use xiang::engine::{BLOCK, BlockScratch, RunSettings, simulate};
+use xiang::engine::{BLOCK, BlockScratch, RunSettings, shard_draws, simulate};
 use xiang::export::{Exporter, FeasibilityCsv, PlansCsv, SummaryCsv};
 use xiang::results::{RunResults, SUMMARY_PROBS};
 use xiang::run::{run_info, run_scenario};
@@ -60,6 +62,20 @@ fn uncertain(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
+fn shards_draws_add_up_to_the_run() {
+    for draws in [1, 511, 512, 513, 5000, 1_000_000] {
+        for shards in [1, 2, 3, 7, 64] {
+            let each: Vec<u64> = (0..shards).map(|i| shard_draws(draws, i, shards)).collect();
+            assert_eq!(each.iter().sum::<u64>(), draws, "{draws} draws in {shards}");
+            // Whole blocks each, but for the run's last.
+            for (i, &d) in each.iter().enumerate().take(shards as usize - 1) {
+                assert_eq!(d % BLOCK, 0, "shard {i} of {shards}, {draws} draws");
+            }
+        }
+    }
+}
+
+#[test]
 fn one_shard_equals_three_shards_merged_and_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let path = uncertain(dir.path());
@@ -79,7 +95,15 @@ fn one_shard_equals_three_shards_merged_and_any_thread_count() {
     }
     let mut parts = Vec::new();
     for i in 1..=3 {
-        let part = run_shard(&path, &scn, settings(i as usize), i, 3, &|_| {}).unwrap();
+        // Progress counts the shard's own draws, up to its share of the run.
+        let reported = AtomicU64::new(0);
+        let progress = |done: u64| {
+            reported.fetch_max(done, Ordering::Relaxed);
+        };
+        let part = run_shard(&path, &scn, settings(i as usize), i, 3, &progress).unwrap();
+        let own = shard_draws(5000, i - 1, 3);
+        assert_eq!(reported.into_inner(), own);
+        assert_eq!(part.accumulator.draws, own);
         let file = dir.path().join(format!("part-{i}-of-3.json"));
         write_partial(&file, &part).unwrap();
         parts.push(file);

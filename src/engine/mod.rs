@@ -298,6 +298,15 @@ pub fn shard_blocks(draws: u64, index: u64, shards: u64) -> std::ops::Range<u64>
     at(index)..at(index + 1)
 }
 
+/// The number of draws in shard `index` (0-based) of `shards`: those of its
+/// [`shard_blocks`], the last block of the run possibly short. Over all shards they sum
+/// to `draws`.
+pub fn shard_draws(draws: u64, index: u64, shards: u64) -> u64 {
+    let blocks = shard_blocks(draws, index, shards);
+    let end = blocks.end.saturating_mul(BLOCK).min(draws);
+    end.saturating_sub(blocks.start.saturating_mul(BLOCK))
+}
+
 /// The evaluator of a run: its layout, and moment shifts from draw 0.
 pub fn evaluator(scenario: &Scenario, seed: u64) -> Result<(Model, Evaluator)> {
     let model = Model::new(scenario)?;
