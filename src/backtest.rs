@@ -19,6 +19,7 @@
 //! E|X − y| − ½ E|X − X′| over the empirical distribution of the draws, computed from
 //! sorted draws in O(n log n).
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{History, read_history};
+use crate::engine::layout::Layout;
 use crate::engine::{self, Draws, RunSettings, with_threads};
 use crate::error::{Error, Result};
 use crate::export::{format_number, write_folder};
@@ -244,11 +246,110 @@ pub fn annual_growth(cagr_t: &[f64], cagr_prev: Option<&[f64]>, t: usize) -> Vec
         .collect()
 }
 
+/// An observed value to score, or one left out: what [`plan`] finds comparable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Planned {
+    /// A level: scored against the draws of the layout's series `series`.
+    Level {
+        /// The observation.
+        seen: Seen,
+        /// The projected level's column in the layout.
+        series: usize,
+    },
+    /// Annual real growth in year offset `t` ≥ 1, from the columns of average growth
+    /// since the base year at `t` (`series`) and at `t − 1` (`prev`, none when t = 1).
+    Growth {
+        /// The observation.
+        seen: Seen,
+        /// The average growth's column at `t`.
+        series: usize,
+        /// The average growth's column at `t − 1`.
+        prev: Option<usize>,
+        /// Years since the base year.
+        t: usize,
+    },
+    /// Not comparable, with the reason.
+    Skipped(Skipped),
+}
+
+/// One observed value, as a scored point will report it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// Node name.
+    pub node: String,
+    /// History indicator (`service_va`, `gdp`, `…_real_growth_yoy`).
+    pub indicator: String,
+    /// Unit.
+    pub unit: String,
+    /// Year.
+    pub year: i32,
+    /// Observed value.
+    pub observed: f64,
+    /// Vintage of the observation.
+    pub vintage: String,
+}
+
+impl Planned {
+    /// The layout's columns this observation is scored against.
+    pub fn series(&self) -> impl Iterator<Item = usize> {
+        let (a, b) = match self {
+            Planned::Level { series, .. } => (Some(*series), None),
+            Planned::Growth { series, prev, .. } => (Some(*series), *prev),
+            Planned::Skipped(_) => (None, None),
+        };
+        a.into_iter().chain(b)
+    }
+}
+
 /// Scores the draws of `scenario` against `observed` (see the module notes for what is
 /// comparable). Nodes only; years base + 1 ..= horizon.
 pub fn score_draws(scenario: &Scenario, draws: &Draws, observed: &History) -> Vec<ScoredOrSkipped> {
+    score_planned(plan(scenario, &draws.layout, observed), draws)
+}
+
+/// Scores each planned observation against `draws`, which must store the series it
+/// names (a series not stored leaves the observation out, saying so).
+pub fn score_planned(planned: Vec<Planned>, draws: &Draws) -> Vec<ScoredOrSkipped> {
+    let missing = |seen: Seen| {
+        ScoredOrSkipped::Skipped(Skipped {
+            node: seen.node,
+            indicator: seen.indicator,
+            year: seen.year,
+            reason: "its series was not simulated".into(),
+        })
+    };
+    planned
+        .into_iter()
+        .map(|p| match p {
+            Planned::Level { seen, series } => match draws.column(series) {
+                Some(values) => point(seen, &values),
+                None => missing(seen),
+            },
+            Planned::Growth {
+                seen,
+                series,
+                prev,
+                t,
+            } => {
+                let prev_values = prev.map(|p| draws.column(p));
+                match (draws.column(series), prev_values) {
+                    (Some(now), None) => point(seen, &annual_growth(&now, None, t)),
+                    (Some(now), Some(Some(before))) => {
+                        point(seen, &annual_growth(&now, Some(&before), t))
+                    }
+                    _ => missing(seen),
+                }
+            }
+            Planned::Skipped(s) => ScoredOrSkipped::Skipped(s),
+        })
+        .collect()
+}
+
+/// What can be scored of `observed` against a projection of `scenario` recording
+/// `layout`, in node, indicator, year order (see the module notes for what is
+/// comparable). Nodes only; years base + 1 ..= horizon.
+pub fn plan(scenario: &Scenario, layout: &Layout, observed: &History) -> Vec<Planned> {
     let mut out = Vec::new();
-    let layout = &draws.layout;
     for (e, node) in scenario.nodes.iter().enumerate() {
         for (hist_name, level_ind, growth_ind) in [
             (
@@ -268,17 +369,19 @@ pub fn score_draws(scenario: &Scenario, draws: &Draws, observed: &History) -> Ve
                 // Level, within one vintage.
                 match (base, layout.find(e, level_ind, year)) {
                     (Some(b), Some(col)) if !b.vintage.is_empty() && b.vintage == obs.vintage => {
-                        out.push(point(
-                            &node.name,
-                            hist_name,
-                            level_ind.unit(),
-                            year,
-                            obs.value,
-                            &obs.vintage,
-                            &draws.column(col),
-                        ));
+                        out.push(Planned::Level {
+                            seen: Seen {
+                                node: node.name.clone(),
+                                indicator: hist_name.into(),
+                                unit: level_ind.unit().into(),
+                                year,
+                                observed: obs.value,
+                                vintage: obs.vintage.clone(),
+                            },
+                            series: col,
+                        });
                     }
-                    (Some(b), Some(_)) => out.push(ScoredOrSkipped::Skipped(Skipped {
+                    (Some(b), Some(_)) => out.push(Planned::Skipped(Skipped {
                         node: node.name.clone(),
                         indicator: hist_name.into(),
                         year,
@@ -287,7 +390,7 @@ pub fn score_draws(scenario: &Scenario, draws: &Draws, observed: &History) -> Ve
                             obs.vintage, b.vintage
                         ),
                     })),
-                    _ => out.push(ScoredOrSkipped::Skipped(Skipped {
+                    _ => out.push(Planned::Skipped(Skipped {
                         node: node.name.clone(),
                         indicator: hist_name.into(),
                         year,
@@ -305,20 +408,20 @@ pub fn score_draws(scenario: &Scenario, draws: &Draws, observed: &History) -> Ve
                     };
                     let name = format!("{hist_name}_real_growth_yoy");
                     match now {
-                        Some(col) if t == 1 || prev.is_some() => {
-                            let prev_col = prev.map(|p| draws.column(p));
-                            let growth = annual_growth(&draws.column(col), prev_col.as_deref(), t);
-                            out.push(point(
-                                &node.name,
-                                &name,
-                                "% per year",
+                        Some(col) if t == 1 || prev.is_some() => out.push(Planned::Growth {
+                            seen: Seen {
+                                node: node.name.clone(),
+                                indicator: name,
+                                unit: "% per year".into(),
                                 year,
-                                g,
-                                &obs.vintage,
-                                &growth,
-                            ));
-                        }
-                        _ => out.push(ScoredOrSkipped::Skipped(Skipped {
+                                observed: g,
+                                vintage: obs.vintage.clone(),
+                            },
+                            series: col,
+                            prev,
+                            t,
+                        }),
+                        _ => out.push(Planned::Skipped(Skipped {
                             node: node.name.clone(),
                             indicator: name,
                             year,
@@ -341,29 +444,21 @@ pub enum ScoredOrSkipped {
     Skipped(Skipped),
 }
 
-fn point(
-    node: &str,
-    indicator: &str,
-    unit: &str,
-    year: i32,
-    observed: f64,
-    vintage: &str,
-    draws: &[f64],
-) -> ScoredOrSkipped {
-    match score(draws, observed) {
+fn point(seen: Seen, draws: &[f64]) -> ScoredOrSkipped {
+    match score(draws, seen.observed) {
         Some(score) => ScoredOrSkipped::Point(Point {
-            node: node.into(),
-            indicator: indicator.into(),
-            unit: unit.into(),
-            year,
-            observed,
-            vintage: vintage.into(),
+            node: seen.node,
+            indicator: seen.indicator,
+            unit: seen.unit,
+            year: seen.year,
+            observed: seen.observed,
+            vintage: seen.vintage,
             score,
         }),
         None => ScoredOrSkipped::Skipped(Skipped {
-            node: node.into(),
-            indicator: indicator.into(),
-            year,
+            node: seen.node,
+            indicator: seen.indicator,
+            year: seen.year,
             reason: "no finite draw".into(),
         }),
     }
@@ -506,10 +601,15 @@ pub fn run_backtest(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Backtest> {
     let observed = read_history(observed_path)?;
+    // Only the series scored are kept: a few dozen bytes a draw rather than every
+    // recorded series (about 1.4 KB a draw for the four cities from 2017).
+    let planned = plan(scn, &Layout::new(scn), &observed);
+    let series: BTreeSet<usize> = planned.iter().flat_map(Planned::series).collect();
+    let series: Vec<usize> = series.into_iter().collect();
     let draws = with_threads(settings.threads, || {
-        engine::simulate(scn, settings, progress)
+        engine::simulate_series(scn, settings, &series, progress)
     })??;
-    let scored = score_draws(scn, &draws, &observed);
+    let scored = score_planned(planned, &draws);
     Ok(summarize(scn, settings, observed_path, scored))
 }
 

@@ -92,7 +92,11 @@ fn synthetic_panels(persistence: f64, draws: u64) -> Vec<Panel> {
         .unwrap()
         .unwrap();
     let l = &draws_out.layout;
-    let col = |e: usize, ind: Indicator, y: i32| draws_out.column(l.find(e, ind, y).unwrap());
+    let col = |e: usize, ind: Indicator, y: i32| {
+        draws_out
+            .column(l.find(e, ind, y).unwrap())
+            .expect("simulate stores every series")
+    };
     let mut panels: Vec<Panel> = (0..draws).map(|_| Panel::default()).collect();
     for (e, name) in ["A", "B", "C", "D"].iter().enumerate() {
         for t in 1..=YEARS as usize {

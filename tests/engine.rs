@@ -9,7 +9,9 @@ use xiang::aggregate::aggregate;
 use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
 use xiang::engine::simd::{Simd, project_on};
-use xiang::engine::{BLOCK, BlockScratch, RunSettings, shard_draws, simulate};
+use xiang::engine::{
+    BLOCK, BlockScratch, RunSettings, shard_draws, simulate, simulate_series, with_threads,
+};
 use xiang::export::{Exporter, FeasibilityCsv, PlansCsv, SummaryCsv};
 use xiang::results::{RunResults, SUMMARY_PROBS};
 use xiang::run::{run_info, run_scenario};
@@ -220,7 +222,7 @@ fn sketch_quantiles_match_exact_sorted_quantiles() {
     assert!(!results.flows.is_empty());
     let mut worst = 0.0_f64;
     for (s, row) in results.series.iter().enumerate() {
-        let mut col = draws.column(s);
+        let mut col = draws.column(s).expect("simulate stores every series");
         col.sort_unstable_by(f64::total_cmp);
         for (p, q) in SUMMARY_PROBS.iter().zip(row.quantiles) {
             let exact = quantile_sorted(&col, *p);
@@ -262,6 +264,39 @@ fn streaming_run_equals_stored_draws_aggregated() {
     let draws = simulate(&scn, settings, &|_| {}).unwrap();
     let stored = aggregate(&scn, &draws, run_info(&scn, settings));
     assert_eq!(outputs(&streamed), outputs(&stored));
+}
+
+/// A run that stores some series stores the values a full run has for them.
+#[test]
+fn some_series_stored_are_those_series_of_a_full_simulation() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = load(&uncertain(dir.path())).unwrap();
+    // 1300 draws: two full blocks and a short one.
+    let settings = RunSettings {
+        draws: 1300,
+        seed: 7,
+        threads: 2,
+    };
+    let full = simulate(&scn, settings, &|_| {}).unwrap();
+    let n = full.layout.len();
+    let some = [0, 3, n / 2, n - 1];
+    let kept = with_threads(2, || simulate_series(&scn, settings, &some, &|_| {}))
+        .unwrap()
+        .unwrap();
+    for s in 0..n {
+        match some.contains(&s) {
+            true => assert_eq!(kept.column(s), full.column(s), "series {s}"),
+            false => assert_eq!(kept.column(s), None, "series {s}"),
+        }
+    }
+    assert_eq!(kept.row(1299).len(), some.len());
+    // Asked for out of order, twice, or beyond the layout: refused.
+    for bad in [vec![3, 0], vec![3, 3], vec![n]] {
+        assert!(
+            simulate_series(&scn, settings, &bad, &|_| {}).is_err(),
+            "{bad:?}"
+        );
+    }
 }
 
 /// A draw's series are the same, to the bit, whatever batch it is simulated in
@@ -353,6 +388,7 @@ fn non_finite_values_are_counted_and_left_out() {
     assert_eq!(dirty.nonfinite[hit], bad.len() as u64);
     let finite: Vec<f64> = draws
         .column(hit)
+        .expect("simulate stores every series")
         .into_iter()
         .enumerate()
         .filter(|(d, _)| bad.iter().all(|(b, _)| b != d))

@@ -64,41 +64,48 @@ pub struct RunSettings {
     pub threads: usize,
 }
 
-/// The recorded series of every draw, stored as the engine produces them: block by
-/// block, each block series-major (draw `d` of series `s` lies in block `d / BLOCK`,
-/// at `s · len + d % BLOCK` within it, `len` being the block's draw count), so a block
-/// goes to the accumulator as it is.
+/// Recorded series of every draw, stored as the engine produces them: block by block,
+/// each block series-major (draw `d` of the `i`-th stored series lies in block
+/// `d / BLOCK`, at `i · len + d % BLOCK` within it, `len` being the block's draw count),
+/// so a block goes to the accumulator as it is. [`simulate`] stores every series of the
+/// layout; [`simulate_series`] only those asked for.
 #[derive(Debug, Clone)]
 pub struct Draws {
-    /// What each column is.
+    /// What each column of the layout is (stored or not).
     pub layout: Layout,
+    /// The layout's columns stored, ascending.
+    stored: Vec<usize>,
     values: Vec<f64>,
     /// Number of draws.
     pub draws: u64,
 }
 
 impl Draws {
-    /// The value of series `s` in draw `d`.
-    fn at(&self, d: usize, s: usize) -> f64 {
+    /// The value of the `i`-th stored series in draw `d`.
+    fn at(&self, d: usize, i: usize) -> f64 {
         let block = BLOCK as usize;
         let first = d - d % block;
         let len = block.min(self.draws as usize - first);
-        self.values[first * self.layout.len() + s * len + d % block]
+        self.values[first * self.stored.len() + i * len + d % block]
     }
 
-    /// All draws of series `s`, in draw order.
-    pub fn column(&self, s: usize) -> Vec<f64> {
-        (0..self.draws as usize).map(|d| self.at(d, s)).collect()
+    /// All draws of the layout's series `s`, in draw order, or `None` where `s` was not
+    /// stored.
+    pub fn column(&self, s: usize) -> Option<Vec<f64>> {
+        let i = self.stored.binary_search(&s).ok()?;
+        Some((0..self.draws as usize).map(|d| self.at(d, i)).collect())
     }
 
-    /// The values of draw `d`, one per series.
+    /// The values of draw `d`, one per stored series (every series of the layout, from
+    /// [`simulate`]).
     pub fn row(&self, d: usize) -> Vec<f64> {
-        (0..self.layout.len()).map(|s| self.at(d, s)).collect()
+        (0..self.stored.len()).map(|i| self.at(d, i)).collect()
     }
 
-    /// The blocks in draw order, each with its draw count, series-major.
+    /// The blocks in draw order, each with its draw count, series-major over the stored
+    /// series.
     pub fn blocks(&self) -> impl Iterator<Item = (&[f64], usize)> {
-        let n = self.layout.len();
+        let n = self.stored.len();
         let total = self.draws as usize;
         (0..total).step_by(BLOCK as usize).map(move |first| {
             let len = (BLOCK as usize).min(total - first);
@@ -117,16 +124,45 @@ pub fn with_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) ->
 }
 
 /// Runs the scenario's `draws` draws on the current rayon thread pool (see
-/// [`with_threads`]); `settings.threads` is not consulted here. `progress` is called
-/// with the number of draws completed so far (from worker threads).
+/// [`with_threads`]) and stores every recorded series; `settings.threads` is not
+/// consulted here. `progress` is called with the number of draws completed so far
+/// (from worker threads). Memory: 8 bytes a draw and series.
 pub fn simulate(
     scenario: &Scenario,
     settings: RunSettings,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Draws> {
+    let every: Vec<usize> = (0..Layout::new(scenario).len()).collect();
+    simulate_series(scenario, settings, &every, progress)
+}
+
+/// As [`simulate`], storing only the layout's columns `series` (ascending, distinct):
+/// the same values for them, in 8 bytes a draw and stored series. A backtest keeps
+/// the few series it scores this way rather than the whole layout.
+pub fn simulate_series(
+    scenario: &Scenario,
+    settings: RunSettings,
+    series: &[usize],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Draws> {
     let model = Model::new(scenario)?;
     let layout = Layout::new(scenario);
-    let n = layout.len().max(1);
+    let len = layout.len();
+    if let Some(w) = series.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(Error::Numerical(format!(
+            "series to store must ascend, without repeats: {} then {}",
+            w[0], w[1]
+        )));
+    }
+    if let Some(&s) = series.iter().find(|&&s| s >= len) {
+        return Err(Error::Numerical(format!(
+            "series {s} is not among the {len} recorded"
+        )));
+    }
+    // Every series: projected in place. Some: projected into a block of all of them,
+    // then the stored ones copied out.
+    let every = series.len() == len;
+    let n = series.len().max(1);
     let total = usize::try_from(settings.draws)
         .ok()
         .and_then(|d| d.checked_mul(n))
@@ -136,29 +172,39 @@ pub fn simulate(
     let mut values = vec![0.0; total];
     let key = run_key(settings.seed);
     let done = AtomicU64::new(0);
-    let block_len = BLOCK as usize * n;
-    let len = layout.len();
     let copy = Simd::selected();
     values
-        .par_chunks_mut(block_len)
+        .par_chunks_mut(BLOCK as usize * n)
         .enumerate()
         .try_for_each_init(
-            || BlockScratch::new(&model, &layout, copy),
-            |scratch, (b, chunk)| -> Result<()> {
+            || {
+                let block = if every { 0 } else { BLOCK as usize * len };
+                (BlockScratch::new(&model, &layout, copy), vec![0.0; block])
+            },
+            |(scratch, block), (b, chunk)| -> Result<()> {
                 let first = b as u64 * BLOCK;
                 let rows = chunk.len() / n;
-                // Written in place: stored draws keep the engine's block layout.
-                let cols = if len > 0 { chunk } else { &mut [] };
-                simd::project_on(copy, &model, &layout, &key, first, rows, scratch, cols)?;
+                if every {
+                    // Written in place: stored draws keep the engine's block layout.
+                    let cols = if len > 0 { chunk } else { &mut [] };
+                    simd::project_on(copy, &model, &layout, &key, first, rows, scratch, cols)?;
+                } else {
+                    let cols = &mut block[..rows * len];
+                    simd::project_on(copy, &model, &layout, &key, first, rows, scratch, cols)?;
+                    for (to, &s) in chunk.chunks_exact_mut(rows).zip(series) {
+                        to.copy_from_slice(&cols[s * rows..(s + 1) * rows]);
+                    }
+                }
                 progress(done.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64);
                 Ok(())
             },
         )?;
-    if layout.is_empty() {
+    if series.is_empty() {
         values.clear();
     }
     Ok(Draws {
         layout,
+        stored: series.to_vec(),
         values,
         draws: settings.draws,
     })
