@@ -144,19 +144,9 @@ impl Coverage {
 /// One scored observation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Point {
-    /// Node.
-    pub node: String,
-    /// Indicator scored (`service_va`, `gdp`: levels; `*_real_growth_yoy`: annual real
-    /// growth in that year).
-    pub indicator: String,
-    /// Unit.
-    pub unit: String,
-    /// Year.
-    pub year: i32,
-    /// Observed value.
-    pub observed: f64,
-    /// Vintage of the observed figure.
-    pub vintage: String,
+    /// What was observed.
+    #[serde(flatten)]
+    pub seen: Seen,
     /// Scores.
     pub score: Score,
 }
@@ -272,12 +262,13 @@ pub enum Planned {
     Skipped(Skipped),
 }
 
-/// One observed value, as a scored point will report it.
-#[derive(Debug, Clone, PartialEq)]
+/// One observed value, as a scored point reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Seen {
     /// Node name.
     pub node: String,
-    /// History indicator (`service_va`, `gdp`, `…_real_growth_yoy`).
+    /// Indicator scored (`service_va`, `gdp`: levels; `*_real_growth_yoy`: annual real
+    /// growth in that year).
     pub indicator: String,
     /// Unit.
     pub unit: String,
@@ -285,7 +276,7 @@ pub struct Seen {
     pub year: i32,
     /// Observed value.
     pub observed: f64,
-    /// Vintage of the observation.
+    /// Vintage of the observed figure.
     pub vintage: String,
 }
 
@@ -446,15 +437,7 @@ pub enum ScoredOrSkipped {
 
 fn point(seen: Seen, draws: &[f64]) -> ScoredOrSkipped {
     match score(draws, seen.observed) {
-        Some(score) => ScoredOrSkipped::Point(Point {
-            node: seen.node,
-            indicator: seen.indicator,
-            unit: seen.unit,
-            year: seen.year,
-            observed: seen.observed,
-            vintage: seen.vintage,
-            score,
-        }),
+        Some(score) => ScoredOrSkipped::Point(Point { seen, score }),
         None => ScoredOrSkipped::Skipped(Skipped {
             node: seen.node,
             indicator: seen.indicator,
@@ -541,17 +524,21 @@ pub fn summarize(
     let levels: Vec<&Point> = all
         .iter()
         .copied()
-        .filter(|p| !p.indicator.ends_with("_yoy"))
+        .filter(|p| !p.seen.indicator.ends_with("_yoy"))
         .collect();
     let growth: Vec<&Point> = all
         .iter()
         .copied()
-        .filter(|p| p.indicator.ends_with("_yoy"))
+        .filter(|p| p.seen.indicator.ends_with("_yoy"))
         .collect();
     groups.push(group("level", &levels));
     groups.push(group("real_growth", &growth));
     for year in scenario.base_year + 1..=scenario.horizon {
-        let ps: Vec<&Point> = all.iter().copied().filter(|p| p.year == year).collect();
+        let ps: Vec<&Point> = all
+            .iter()
+            .copied()
+            .filter(|p| p.seen.year == year)
+            .collect();
         if !ps.is_empty() {
             groups.push(group(&year.to_string(), &ps));
         }
@@ -642,12 +629,12 @@ pub fn render_csv(bt: &Backtest) -> Result<Vec<u8>> {
     for p in &bt.points {
         let q = p.score.quantiles;
         let mut rec = vec![
-            p.node.clone(),
-            p.indicator.clone(),
-            p.unit.clone(),
-            p.year.to_string(),
-            format_number(p.observed),
-            p.vintage.clone(),
+            p.seen.node.clone(),
+            p.seen.indicator.clone(),
+            p.seen.unit.clone(),
+            p.seen.year.to_string(),
+            format_number(p.seen.observed),
+            p.seen.vintage.clone(),
         ];
         rec.extend(q.iter().map(|v| format_number(*v)));
         rec.push(format_number(p.score.pit));
@@ -696,10 +683,10 @@ pub fn render_markdown(bt: &Backtest) -> String {
         let q = p.score.quantiles;
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {:.3} | {} |\n",
-            p.node,
-            p.indicator,
-            p.year,
-            format_number(p.observed),
+            p.seen.node,
+            p.seen.indicator,
+            p.seen.year,
+            format_number(p.seen.observed),
             format_number(q[0]),
             format_number(q[2]),
             format_number(q[4]),

@@ -99,9 +99,12 @@ fn shipped_backtest_scores_like_with_like_and_is_uncalibrated() {
     // Levels only where the vintage matches the base (first published, i.e. 2018);
     // published real growth in every year.
     for p in &bt.points {
-        assert!(p.year > 2017 && p.year <= 2020);
-        if !p.indicator.ends_with("_yoy") {
-            assert_eq!((p.year, p.vintage.as_str()), (2018, "first_published"));
+        assert!(p.seen.year > 2017 && p.seen.year <= 2020);
+        if !p.seen.indicator.ends_with("_yoy") {
+            assert_eq!(
+                (p.seen.year, p.seen.vintage.as_str()),
+                (2018, "first_published")
+            );
         }
         assert!((0.0..=1.0).contains(&p.score.pit) && p.score.crps >= 0.0);
     }
