@@ -450,16 +450,17 @@ fn with_progress<T>(
 /// A rate of draws for the progress bar, to three significant figures with its unit:
 /// `850 draws/s`, `85.0 k draws/s`, `1.56 M draws/s`.
 fn rate_label(per_sec: f64) -> String {
-    let (value, prefix) = if per_sec >= 1e6 {
+    // Thresholds on the value as it will be rounded, so 999 950 reads 1.00 M, not 1000 k.
+    let (value, prefix) = if per_sec >= 999.5e3 {
         (per_sec / 1e6, "M ")
-    } else if per_sec >= 1e3 {
+    } else if per_sec >= 999.5 {
         (per_sec / 1e3, "k ")
     } else {
         (per_sec.max(0.0), "")
     };
     let decimals = match value {
-        v if prefix.is_empty() || v >= 100.0 => 0,
-        v if v >= 10.0 => 1,
+        v if prefix.is_empty() || v >= 99.95 => 0,
+        v if v >= 9.995 => 1,
         _ => 2,
     };
     format!("{value:.decimals$} {prefix}draws/s")
@@ -530,6 +531,11 @@ mod tests {
         assert_eq!(rate_label(85_040.0), "85.0 k draws/s");
         assert_eq!(rate_label(999_400.0), "999 k draws/s");
         assert_eq!(rate_label(1_559_575.3), "1.56 M draws/s");
+        // At the edges of a unit or a figure, the rounded value picks them.
+        assert_eq!(rate_label(999.7), "1.00 k draws/s");
+        assert_eq!(rate_label(999_950.0), "1.00 M draws/s");
+        assert_eq!(rate_label(9_997.0), "10.0 k draws/s");
+        assert_eq!(rate_label(99_970.0), "100 k draws/s");
         // No rate yet (NaN) reads as none.
         assert_eq!(rate_label(f64::NAN), "0 draws/s");
     }
