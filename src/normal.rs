@@ -64,12 +64,14 @@ const TWO_52: f64 = 4_503_599_627_370_496.0;
 pub struct Ziggurat {
     x: [f64; LAYERS + 1],
     f: [f64; LAYERS + 1],
-    /// What the fast path needs of layer `i`, in one word so that one lookup (in the
-    /// vectorized loop, one gather) serves: the layer's half-width `x[i]` with the low
-    /// 20 bits of its significand cleared (`w[i]`, less than `x[i]` by under 2⁻³² of
-    /// it), and in those bits ⌊2²⁰ `x[i + 1]` / `w[i]`⌋, the share of the layer in its
-    /// core, rounded down. Layers of width `w[i]` have areas within 2⁻³² of one
-    /// another, far below what any count of draws can detect.
+    /// The half-width of layer `i` as drawn: `x[i]` with the low 20 bits of its
+    /// significand cleared, less than `x[i]` by under 2⁻³² of it, so that it fits in
+    /// `layers` beside a threshold. Layers of these widths have areas within 2⁻³² of
+    /// one another, far below what any count of draws can detect.
+    w: [f64; LAYERS],
+    /// What [`Ziggurat::fast_packed`] needs of layer `i`, in one word so that one
+    /// lookup (in a vectorized loop, one gather) serves: `w[i]`, and in its 20 cleared
+    /// bits ⌊2²⁰ `x[i + 1]` / `w[i]`⌋, the share of the layer in its core, rounded down.
     layers: [u64; LAYERS],
 }
 
@@ -101,21 +103,34 @@ impl Ziggurat {
         for (f, &x) in f.iter_mut().zip(&x) {
             *f = density(x);
         }
-        let mut layers = [0; LAYERS];
-        for (i, layer) in layers.iter_mut().enumerate() {
-            let width = x[i].to_bits() & !CORE_MASK;
-            let core = (x[i + 1] / f64::from_bits(width) * CORE_SCALE).floor() as u64;
-            *layer = width | core.min(CORE_MASK);
-        }
-        Ziggurat { x, f, layers }
+        let w: [f64; LAYERS] = std::array::from_fn(|i| f64::from_bits(x[i].to_bits() & !CORE_MASK));
+        let layers = std::array::from_fn(|i| {
+            let core = (x[i + 1] / w[i] * CORE_SCALE).floor() as u64;
+            w[i].to_bits() | core.min(CORE_MASK)
+        });
+        Ziggurat { x, f, w, layers }
     }
 
     /// The fast path on one 64-bit word: the candidate value, and whether it is
-    /// accepted (it lies in the core of its layer, under the density, with a margin of
-    /// 2⁻²⁰ of the layer's width). Branch-free, so a loop of calls vectorizes, and one
-    /// table lookup.
+    /// accepted (it lies in the core of its layer, under the density). Branch-free, so
+    /// a loop of calls vectorizes; two table lookups, the cheapest form one normal at a
+    /// time.
     #[inline(always)]
     pub fn fast(&self, word: u64) -> (f64, bool) {
+        let i = (word & (LAYERS as u64 - 1)) as usize;
+        let x = signed_unit(word) * self.w[i];
+        (x, x.abs() < self.x[i + 1])
+    }
+
+    /// [`Ziggurat::fast`] with one table lookup rather than two, for loops that look
+    /// up many layers at once (a gather apiece): the same value, accepted where its
+    /// position lies below the layer's core threshold rounded down to 2⁻²⁰, so it may
+    /// turn away a few core points that [`Ziggurat::fast`] accepts (and, by the
+    /// rounding of a product, accept one it turns away). [`Ziggurat::finish`] accepts
+    /// every point either accepts, as it is and reading no further word, so the
+    /// normal from a word is the same whichever a loop takes.
+    #[inline(always)]
+    pub fn fast_packed(&self, word: u64) -> (f64, bool) {
         let layer = self.layers[(word & (LAYERS as u64 - 1)) as usize];
         let u = signed_unit(word);
         let x = u * f64::from_bits(layer & !CORE_MASK);
@@ -124,22 +139,18 @@ impl Ziggurat {
         (x, u.abs() * CORE_SCALE < core)
     }
 
-    /// The normal that starts from `word`, whose fast path was rejected: the value
-    /// itself where it lies in its layer's core after all (the fast path's threshold is
-    /// rounded down), else the wedge test of its layer, or the tail beyond R for the
-    /// base layer, then new words from `rng` until one is accepted.
+    /// The normal that starts from `word`, whose fast path (either form) was rejected:
+    /// the value itself where the other form accepts it, else the wedge test of its
+    /// layer, or the tail beyond R for the base layer, then new words from `rng` until
+    /// one is accepted.
     #[cold]
     pub fn finish<G: Rng + ?Sized>(&self, mut word: u64, rng: &mut G) -> f64 {
         loop {
             let (x, accepted) = self.fast(word);
-            if accepted {
+            if accepted || self.fast_packed(word).1 {
                 return x;
             }
             let i = (word & (LAYERS as u64 - 1)) as usize;
-            // In the core after all: the fast path's threshold is rounded down.
-            if x.abs() < self.x[i + 1] {
-                return x;
-            }
             if i == 0 {
                 return tail(signed_unit(word), rng);
             }
@@ -384,33 +395,69 @@ mod tests {
         }
     }
 
+    /// The word whose top 52 bits put it at position `u` ∈ [0, 1) of layer `i`
+    /// (`signed_unit` inverted).
+    fn word_at(u: f64, i: usize) -> u64 {
+        (((u + 3.0).to_bits() & ((1 << 52) - 1)) << 12) | i as u64
+    }
+
     #[test]
-    fn core_points_the_rounded_threshold_turns_away_are_accepted_as_they_are() {
-        // For each layer, words whose position lies between the rounded threshold and
-        // the exact core edge: the fast path rejects them, finish keeps their value
-        // without another word. The base layer's are the ones that matter most: there
-        // a rejection goes to the tail.
+    fn core_points_the_packed_threshold_turns_away_are_accepted_as_they_are() {
+        // For each layer, words whose position lies between the packed threshold and
+        // the core's edge: the one-lookup fast path rejects them, the two-lookup one
+        // accepts them, and finish keeps their value without another word. The base
+        // layer's matter most: there a rejection would go to the tail.
         let zig = Ziggurat::get();
         let mut seen = 0;
         for i in 0..LAYERS - 1 {
-            let layer = zig.layers[i];
-            let width = f64::from_bits(layer & !CORE_MASK);
-            let core = (layer & CORE_MASK) as f64 / CORE_SCALE;
-            let edge = zig.x[i + 1] / width;
+            let core = (zig.layers[i] & CORE_MASK) as f64 / CORE_SCALE;
+            let edge = zig.x[i + 1] / zig.w[i];
             for t in [0.25, 0.5, 0.75] {
-                // The word whose top 52 bits put it at position u (signed_unit inverted).
-                let u = core + t * (edge - core);
-                let bits = ((u + 3.0).to_bits() & ((1 << 52) - 1)) << 12;
-                let word = bits | i as u64;
-                let (x, accepted) = zig.fast(word);
-                if accepted || x.abs() >= zig.x[i + 1] {
+                let word = word_at(core + t * (edge - core), i);
+                let (x, by_edges) = zig.fast(word);
+                let (packed_x, packed) = zig.fast_packed(word);
+                assert_eq!(x.to_bits(), packed_x.to_bits(), "layer {i}");
+                if packed || !by_edges {
                     continue; // rounded onto the other side of either edge
                 }
-                assert_eq!(zig.finish(word, &mut NoWords), x, "layer {i}");
+                assert_eq!(zig.finish(word, &mut NoWords).to_bits(), x.to_bits());
                 seen += 1;
             }
         }
         assert!(seen > 2 * LAYERS, "only {seen} words between the edges");
+    }
+
+    #[test]
+    fn either_fast_path_gives_the_same_normals_and_reads_the_same_words() {
+        use rand::{Rng, SeedableRng};
+        let zig = Ziggurat::get();
+        let resolve = |word: u64, packed: bool, rng: &mut rand::rngs::ChaCha8Rng| {
+            let (x, accepted) = if packed {
+                zig.fast_packed(word)
+            } else {
+                zig.fast(word)
+            };
+            if accepted { x } else { zig.finish(word, rng) }
+        };
+        let mut words = rand::rngs::ChaCha8Rng::seed_from_u64(7);
+        // Words at random, and words on either side of every layer's two thresholds.
+        let mut all: Vec<u64> = (0..200_000).map(|_| words.next_u64()).collect();
+        for i in 0..LAYERS {
+            let core = (zig.layers[i] & CORE_MASK) as f64 / CORE_SCALE;
+            let edge = zig.x[i + 1] / zig.w[i];
+            for u in [core, edge].into_iter().filter(|&u| u > 0.0) {
+                let below = f64::from_bits(u.to_bits() - 1);
+                let above = f64::from_bits(u.to_bits() + 1);
+                all.extend([below, u, above].map(|u| word_at(u.min(0.999), i)));
+            }
+        }
+        for (n, &word) in all.iter().enumerate() {
+            let mut a = rand::rngs::ChaCha8Rng::seed_from_u64(n as u64);
+            let mut b = rand::rngs::ChaCha8Rng::seed_from_u64(n as u64);
+            let (x, y) = (resolve(word, false, &mut a), resolve(word, true, &mut b));
+            assert_eq!(x.to_bits(), y.to_bits(), "word {word:#x}");
+            assert_eq!(a.next_u64(), b.next_u64(), "word {word:#x} read more words");
+        }
     }
 
     #[test]

@@ -351,7 +351,7 @@ impl TermLaws {
         }
         for j in g..g + st {
             settle(&mut lanes[lane(j)], j, unsettled, &mut found, |out| {
-                from_own_words(&rows[j], out, |word| zig.fast(word))
+                from_own_words(&rows[j], out, |word| zig.fast_packed(word))
             });
         }
         for (j, dist) in (g + st..n).zip(&self.impulses) {
@@ -404,7 +404,7 @@ fn law_lane(dist: &Dist, zig: &Ziggurat, row: &[u64; GROUP], out: &mut [f64; GRO
         out.fill(v);
         return 0;
     }
-    from_own_words(row, out, |word| dist.from_own_word(zig, word))
+    from_own_words(row, out, |word| dist.from_own_word_packed(zig, word))
 }
 
 /// Each draw's value of a term from its own word in `row`, by `value` (the value and
