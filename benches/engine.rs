@@ -16,8 +16,8 @@
 //!   each draw would cost without the spectral form.
 //! - `rng_floor`: only the random numbers a baseline draw consumes (145 terms, each a
 //!   standard normal here), from the same generator, taken as the engine takes them:
-//!   from the draw's own stream, and (AVX-512) from the streams of 16 draws computed
-//!   together, as a run's AVX-512 copy takes them (the floor a draw cannot go below
+//!   from the draw's own stream, and (AVX-512 or AVX2) from the streams of 16 draws
+//!   computed together, as a run's vector copies take them (the floor a draw cannot go below
 //!   without a cheaper generator); and, for reference, the same count read one at a
 //!   time through `ChaCha8Rng` into `rand_distr`'s ziggurat.
 //! - `aggregation`: `aggregate` over 10 000 stored baseline draws.
@@ -405,10 +405,10 @@ fn bench_multiplier(c: &mut Criterion, cases: &Cases) {
 /// The random numbers of one baseline draw, taken as the engine takes them: its terms'
 /// words at once, each made a standard normal by the ziggurat's fast path, the rare
 /// rejected one finished with further words. The words come from the draw's own
-/// stream (`baseline_145_normals`, as the portable and AVX2 copies take them) or, on a
-/// processor with AVX-512, from the streams of 16 draws computed together, each term
-/// then computed for the 16 draws at once into its lane
-/// (`baseline_145_normals_grouped`, as the AVX-512 copy takes them; time per draw).
+/// stream (`baseline_145_normals`, as the portable copy takes them) or, on a processor
+/// with AVX2 or AVX-512, from the streams of 16 draws computed together, each term then
+/// computed for the 16 draws at once into its lane (`baseline_145_normals_grouped`, as
+/// the widest copy takes them; time per draw).
 /// (The engine makes 11 of the 145 uniform or fixed instead, which costs less.)
 fn bench_rng_floor(c: &mut Criterion, cases: &Cases) {
     let s = &cases.cases[0].1;

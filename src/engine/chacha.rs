@@ -1,17 +1,20 @@
-//! ChaCha8 computed for 16 consecutive draws' streams at once, one stream per lane of
-//! AVX-512 vectors: the same words as `ChaCha8Rng` gives each of them.
+//! ChaCha8 computed for 16 consecutive draws' streams at once, one stream per 32-bit
+//! vector lane: the same words as `ChaCha8Rng` gives each of them.
 //!
 //! Rationale: a baseline draw reads 20 ChaCha blocks (its 145 terms' words and those
 //! after them). `ChaCha8Rng` computes a stream's blocks four at a time, a block's
 //! sixteen state words spread over a few vector registers, with shuffles between
 //! rounds. The draws of a batch are consecutive streams that differ only in the stream
-//! id, so the same block of 16 streams can be computed with each state word in one
-//! 512-bit register, a lane per stream, and no shuffle in the rounds. The words are
-//! then stored as they lie, each 64-bit word of the 16 streams side by side: the
-//! engine computes a term for 16 draws from them at once, into its lanes, which hold
-//! a term's draws side by side too, so no transpose is needed on either side. That
-//! takes a third of the generator's time. (With AVX2's 16 registers, 8 streams' state
-//! fills all of them and the kernel was slower than `ChaCha8Rng`.)
+//! id, so the same block of many streams can be computed with each state word in one
+//! register, a lane per stream, and no shuffle in the rounds. The words are then stored
+//! as they lie, each 64-bit word of the 16 streams side by side: the engine computes a
+//! term for 16 draws from them at once, into its lanes, which hold a term's draws side
+//! by side too, so no transpose is needed on either side.
+//!
+//! With AVX-512, the 16 streams fill one 512-bit register per state word, 16 of the 32
+//! registers. With AVX2, the 16 streams are computed as two halves of 8, each state
+//! word a 256-bit register: the 16 words then fill all 16 registers and a few live in
+//! memory during the rounds.
 //!
 //! The state is laid out as `ChaCha8Rng` lays it out: the constants, the 32-byte key
 //! as eight little-endian words, the 64-bit block counter (words 12, 13) and the 64-bit
@@ -21,22 +24,35 @@
 
 use super::simd::Simd;
 
-/// Streams computed together: one per 32-bit lane of a 512-bit vector.
+/// Streams computed together: one per 32-bit lane of a 512-bit vector, or of two
+/// 256-bit ones.
 pub const GROUP: usize = 16;
 
-/// The AVX-512 kernel computing ChaCha8 for 16 consecutive streams at once. Holding
-/// one proves the processor has the instructions it was compiled for.
+/// A kernel computing ChaCha8 for 16 consecutive streams at once, compiled for AVX-512
+/// or for AVX2. Holding one proves the processor has the instructions it was compiled
+/// for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamLanes {
-    _detected: (),
+    /// The copy of the pipeline the kernel belongs to: [`Simd::Avx512`] or
+    /// [`Simd::Avx2`], and one the processor runs.
+    simd: Simd,
 }
 
 impl StreamLanes {
-    /// The kernel for copy `simd` of the pipeline: the AVX-512 copy's, where the
-    /// processor has AVX-512. The other copies take each draw's words from
-    /// `ChaCha8Rng`.
+    /// The kernel for copy `simd` of the pipeline (capped by what the processor runs):
+    /// the AVX-512 copy's or the AVX2 copy's. The portable copy has none: it takes
+    /// each draw's words from `ChaCha8Rng`.
     pub fn on(simd: Simd) -> Option<StreamLanes> {
-        (simd.min(Simd::available()) == Simd::Avx512).then_some(StreamLanes { _detected: () })
+        match simd.min(Simd::available()) {
+            Simd::Portable => None,
+            simd => Some(StreamLanes { simd }),
+        }
+    }
+
+    /// The copy of the pipeline this kernel is compiled for ([`Simd::Avx512`] or
+    /// [`Simd::Avx2`]), which the processor runs.
+    pub fn simd(self) -> Simd {
+        self.simd
     }
 
     /// Streams computed together: [`GROUP`].
@@ -60,11 +76,14 @@ impl StreamLanes {
             out.len()
         );
         let key = key_words(key);
-        // SAFETY: a `StreamLanes` exists only where `Simd::available` found AVX-512;
-        // `out` holds every word written (checked above).
+        // SAFETY: a `StreamLanes` exists only for a copy that `Simd::available` found
+        // the processor to run; `out` holds every word written (checked above).
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            x86::fill_avx512(&key, first, blocks, out)
+            match self.simd {
+                Simd::Avx512 => x86::fill_avx512(&key, first, blocks, out),
+                _ => x86::fill_avx2(&key, first, blocks, out),
+            }
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (key, first, out);
@@ -209,6 +228,139 @@ mod x86 {
             }
         }
     }
+
+    /// One quarter round on four state words, each a register of 8 lanes: rotations
+    /// by 16 and 8 bits as byte shuffles, by 12 and 7 as two shifts.
+    macro_rules! quarter_round_256 {
+        ($a:ident, $b:ident, $c:ident, $d:ident, $rot16:ident, $rot8:ident) => {
+            $a = _mm256_add_epi32($a, $b);
+            $d = _mm256_shuffle_epi8(_mm256_xor_si256($d, $a), $rot16);
+            $c = _mm256_add_epi32($c, $d);
+            $b = _mm256_xor_si256($b, $c);
+            $b = _mm256_or_si256(_mm256_slli_epi32::<12>($b), _mm256_srli_epi32::<20>($b));
+            $a = _mm256_add_epi32($a, $b);
+            $d = _mm256_shuffle_epi8(_mm256_xor_si256($d, $a), $rot8);
+            $c = _mm256_add_epi32($c, $d);
+            $b = _mm256_xor_si256($b, $c);
+            $b = _mm256_or_si256(_mm256_slli_epi32::<7>($b), _mm256_srli_epi32::<25>($b));
+        };
+    }
+
+    /// ChaCha8's block function on 8 lanes: four double rounds on `init`, then `init`
+    /// added back.
+    #[target_feature(enable = "avx2")]
+    fn chacha8_256(init: &[__m256i; 16]) -> [__m256i; 16] {
+        let rot16 = _mm256_set_epi8(
+            13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11, 10, 5,
+            4, 7, 6, 1, 0, 3, 2,
+        );
+        let rot8 = _mm256_set_epi8(
+            14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3, 14, 13, 12, 15, 10, 9, 8, 11, 6,
+            5, 4, 7, 2, 1, 0, 3,
+        );
+        let [
+            mut x0,
+            mut x1,
+            mut x2,
+            mut x3,
+            mut x4,
+            mut x5,
+            mut x6,
+            mut x7,
+            mut x8,
+            mut x9,
+            mut x10,
+            mut x11,
+            mut x12,
+            mut x13,
+            mut x14,
+            mut x15,
+        ] = *init;
+        for _ in 0..4 {
+            quarter_round_256!(x0, x4, x8, x12, rot16, rot8);
+            quarter_round_256!(x1, x5, x9, x13, rot16, rot8);
+            quarter_round_256!(x2, x6, x10, x14, rot16, rot8);
+            quarter_round_256!(x3, x7, x11, x15, rot16, rot8);
+            quarter_round_256!(x0, x5, x10, x15, rot16, rot8);
+            quarter_round_256!(x1, x6, x11, x12, rot16, rot8);
+            quarter_round_256!(x2, x7, x8, x13, rot16, rot8);
+            quarter_round_256!(x3, x4, x9, x14, rot16, rot8);
+        }
+        let mut out = [
+            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
+        ];
+        for (x, i) in out.iter_mut().zip(init) {
+            *x = _mm256_add_epi32(*x, *i);
+        }
+        out
+    }
+
+    /// [`super::StreamLanes::fill`] for 16 lanes, as two halves of 8.
+    ///
+    /// # Safety
+    /// The processor must have AVX2, and `out` must hold `8 · blocks · 16` words.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn fill_avx2(key: &[u32; 8], first: u64, blocks: usize, out: &mut [u64]) {
+        let constant = CONSTANTS.map(|c| _mm256_set1_epi32(c as i32));
+        let key = key.map(|k| _mm256_set1_epi32(k as i32));
+        for half in 0..2 {
+            let streams: [u64; 8] =
+                std::array::from_fn(|l| first.wrapping_add((8 * half + l) as u64));
+            let low: [u32; 8] = streams.map(|s| s as u32);
+            let high: [u32; 8] = streams.map(|s| (s >> 32) as u32);
+            // SAFETY: unaligned loads of 32 bytes from arrays of 32 bytes.
+            let (stream_low, stream_high) = unsafe {
+                (
+                    _mm256_loadu_si256(low.as_ptr().cast()),
+                    _mm256_loadu_si256(high.as_ptr().cast()),
+                )
+            };
+            for block in 0..blocks {
+                let counter = block as u64;
+                let init = [
+                    constant[0],
+                    constant[1],
+                    constant[2],
+                    constant[3],
+                    key[0],
+                    key[1],
+                    key[2],
+                    key[3],
+                    key[4],
+                    key[5],
+                    key[6],
+                    key[7],
+                    _mm256_set1_epi32(counter as u32 as i32),
+                    _mm256_set1_epi32((counter >> 32) as u32 as i32),
+                    stream_low,
+                    stream_high,
+                ];
+                let r = chacha8_256(&init);
+                for word in 0..8 {
+                    let (low, high) = (r[2 * word], r[2 * word + 1]);
+                    // The 64-bit words of lanes 0, 1, 4, 5 and of lanes 2, 3, 6, 7.
+                    let (even, odd) = (
+                        _mm256_unpacklo_epi32(low, high),
+                        _mm256_unpackhi_epi32(low, high),
+                    );
+                    let at = (8 * block + word) * 16 + 8 * half;
+                    // SAFETY: `at + 8 ≤ 8 · blocks · 16 ≤ out.len()` (the caller's
+                    // contract); unaligned stores of 32 bytes.
+                    unsafe {
+                        let to = out.as_mut_ptr().add(at);
+                        _mm256_storeu_si256(
+                            to.cast(),
+                            _mm256_permute2x128_si256::<0x20>(even, odd),
+                        );
+                        _mm256_storeu_si256(
+                            to.add(4).cast(),
+                            _mm256_permute2x128_si256::<0x31>(even, odd),
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -221,7 +373,10 @@ mod tests {
     #[test]
     fn every_lane_holds_its_streams_words() {
         let key: [u8; 32] = std::array::from_fn(|i| (i * 37 + 11) as u8);
-        let kernels: Vec<StreamLanes> = StreamLanes::on(Simd::Avx512).into_iter().collect();
+        let kernels: Vec<StreamLanes> = [Simd::Avx512, Simd::Avx2]
+            .into_iter()
+            .filter_map(StreamLanes::on)
+            .collect();
         // Streams whose low word carries into the high one, and the last ones.
         for first in [0, 5, u64::from(u32::MAX) - 6, u64::MAX - 15] {
             for &lanes in &kernels {
@@ -247,12 +402,16 @@ mod tests {
     }
 
     #[test]
-    fn only_the_avx512_copy_has_a_kernel() {
+    fn the_vector_copies_have_kernels_and_the_portable_one_none() {
         assert_eq!(StreamLanes::on(Simd::Portable), None);
-        assert_eq!(StreamLanes::on(Simd::Avx2), None);
-        assert_eq!(
-            StreamLanes::on(Simd::Avx512).is_some(),
-            Simd::available() == Simd::Avx512
-        );
+        for simd in [Simd::Avx2, Simd::Avx512] {
+            let kernel = StreamLanes::on(simd).map(StreamLanes::simd);
+            let runs = Simd::available() >= Simd::Avx2;
+            assert_eq!(
+                kernel,
+                runs.then(|| simd.min(Simd::available())),
+                "{simd:?}"
+            );
+        }
     }
 }

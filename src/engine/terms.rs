@@ -21,6 +21,7 @@
 //! comparison.
 
 use super::chacha::{GROUP, StreamLanes};
+use super::simd::Simd;
 use super::stream::DrawStream;
 use crate::dist::Dist;
 use crate::normal::Ziggurat;
@@ -279,9 +280,9 @@ impl TermLaws {
     /// Each term is computed for the whole group at once, from its words side by side,
     /// into its lane: the values its own words settle, noting in a mask the draws whose
     /// word does not. Then each draw with a noted term finishes those in term order,
-    /// from the words after its terms' own, exactly as [`TermLaws::draw`] would. Only
-    /// the AVX-512 copy of the engine has a `group`, so this is compiled for AVX-512:
-    /// the ziggurat's table lookups become gathers of 8 values.
+    /// from the words after its terms' own, exactly as [`TermLaws::draw`] would. This is
+    /// compiled for the copy of the engine `group` belongs to, AVX-512 or AVX2: the
+    /// ziggurat's table lookups become gathers of 8 or 4 values.
     ///
     /// # Panics
     /// If `words` holds no word beyond the terms' own, `valid > GROUP` or `lanes` is
@@ -301,10 +302,16 @@ impl TermLaws {
         start: usize,
     ) {
         debug_assert_eq!(group.lanes(), GROUP);
-        // SAFETY: a `StreamLanes` exists only where the processor has AVX-512 F, DQ,
-        // VL and BW.
+        // SAFETY: a `StreamLanes` exists only for a copy whose instructions the
+        // processor has.
         unsafe {
-            self.draw_lanes_avx512(words, key, first, valid, stream, scratch, lanes, cap, start)
+            match group.simd() {
+                Simd::Avx512 => self.draw_lanes_avx512(
+                    words, key, first, valid, stream, scratch, lanes, cap, start,
+                ),
+                _ => self
+                    .draw_lanes_avx2(words, key, first, valid, stream, scratch, lanes, cap, start),
+            }
         }
     }
 
@@ -331,6 +338,47 @@ impl TermLaws {
         cap: usize,
         start: usize,
     ) {
+        self.draw_lanes_in(words, key, first, valid, stream, scratch, lanes, cap, start)
+    }
+
+    /// [`TermLaws::draw_lanes`], compiled for AVX2 (kept out of line, as
+    /// `draw_from_words`).
+    ///
+    /// # Safety
+    /// The processor must have AVX2.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2"))]
+    #[inline(never)]
+    unsafe fn draw_lanes_avx2(
+        &self,
+        words: &[u64],
+        key: &[u8; 32],
+        first: u64,
+        valid: usize,
+        stream: &mut DrawStream,
+        scratch: &mut TermScratch,
+        lanes: &mut [f64],
+        cap: usize,
+        start: usize,
+    ) {
+        self.draw_lanes_in(words, key, first, valid, stream, scratch, lanes, cap, start)
+    }
+
+    /// [`TermLaws::draw_lanes`]'s body, inlined into each copy.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn draw_lanes_in(
+        &self,
+        words: &[u64],
+        key: &[u8; 32],
+        first: u64,
+        valid: usize,
+        stream: &mut DrawStream,
+        scratch: &mut TermScratch,
+        lanes: &mut [f64],
+        cap: usize,
+        start: usize,
+    ) {
         let (n, g, st) = (self.len(), self.general.len(), self.standard);
         let per_draw = words.len() / GROUP;
         assert!(
@@ -345,19 +393,37 @@ impl TermLaws {
         let mut found = 0;
         // In term order: general terms, standard normals, impulse sizes.
         for (j, dist) in self.general.iter().enumerate() {
-            settle(&mut lanes[lane(j)], j, unsettled, &mut found, |out| {
-                law_lane(dist, zig, &rows[j], out)
-            });
+            let law = OwnLaw { dist, zig };
+            settle(
+                &law,
+                &rows[j],
+                &mut lanes[lane(j)],
+                j,
+                unsettled,
+                &mut found,
+            );
         }
         for j in g..g + st {
-            settle(&mut lanes[lane(j)], j, unsettled, &mut found, |out| {
-                from_own_words(&rows[j], out, |word| zig.fast_packed(word))
-            });
+            let normal = StandardNormal(zig);
+            settle(
+                &normal,
+                &rows[j],
+                &mut lanes[lane(j)],
+                j,
+                unsettled,
+                &mut found,
+            );
         }
         for (j, dist) in (g + st..n).zip(&self.impulses) {
-            settle(&mut lanes[lane(j)], j, unsettled, &mut found, |out| {
-                law_lane(dist, zig, &rows[j], out)
-            });
+            let law = OwnLaw { dist, zig };
+            settle(
+                &law,
+                &rows[j],
+                &mut lanes[lane(j)],
+                j,
+                unsettled,
+                &mut found,
+            );
         }
         // Each draw's unsettled terms, in term order: draw l's are `per_lane[l * n..]`,
         // `counts[l]` of them.
@@ -396,53 +462,88 @@ impl TermLaws {
     }
 }
 
-/// A term with its own law `dist` for a group's draws, from their words `row`, into
-/// `out`: the mask of the draws whose own word does not settle it.
+/// How a term's value for a group's draws comes from each draw's own word. A trait
+/// rather than a closure: its methods are `#[inline(always)]`, so that they are
+/// compiled into each vector copy's loop (a closure called from two places was kept
+/// out of line, compiled for the portable baseline, on the AVX2 copy).
+trait OwnWordValue {
+    /// The value from `word`, and whether the word settles it.
+    fn value(&self, word: u64) -> (f64, bool);
+
+    /// The value of every draw, where it is fixed and reads no word.
+    fn fixed(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// A standard normal shock: the ziggurat's fast path, one packed lookup.
+struct StandardNormal<'a>(&'a Ziggurat);
+
+impl OwnWordValue for StandardNormal<'_> {
+    #[inline(always)]
+    fn value(&self, word: u64) -> (f64, bool) {
+        self.0.fast_packed(word)
+    }
+}
+
+/// A term with its own law.
+struct OwnLaw<'a> {
+    dist: &'a Dist,
+    zig: &'a Ziggurat,
+}
+
+impl OwnWordValue for OwnLaw<'_> {
+    #[inline(always)]
+    fn value(&self, word: u64) -> (f64, bool) {
+        self.dist.from_own_word_packed(self.zig, word)
+    }
+
+    #[inline(always)]
+    fn fixed(&self) -> Option<f64> {
+        match *self.dist {
+            Dist::Fixed(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Each draw's value of a term from its own word in `row`, by `term`, into `out`: the
+/// mask of the draws it does not settle.
 #[inline(always)]
-fn law_lane(dist: &Dist, zig: &Ziggurat, row: &[u64; GROUP], out: &mut [f64; GROUP]) -> u32 {
-    if let Dist::Fixed(v) = *dist {
+fn from_own_words(term: &impl OwnWordValue, row: &[u64; GROUP], out: &mut [f64; GROUP]) -> u32 {
+    if let Some(v) = term.fixed() {
         out.fill(v);
         return 0;
     }
-    from_own_words(row, out, |word| dist.from_own_word_packed(zig, word))
-}
-
-/// Each draw's value of a term from its own word in `row`, by `value` (the value and
-/// whether the word settles it), into `out`: the mask of the draws it does not settle.
-#[inline(always)]
-fn from_own_words(
-    row: &[u64; GROUP],
-    out: &mut [f64; GROUP],
-    value: impl Fn(u64) -> (f64, bool),
-) -> u32 {
     let mut mask = 0;
     for (l, (out, &word)) in out.iter_mut().zip(row).enumerate() {
-        let (x, settled) = value(word);
+        let (x, settled) = term.value(word);
         *out = x;
         mask |= u32::from(!settled) << l;
     }
     mask
 }
 
-/// Runs `f` on term `j`'s lane of `valid ≤ GROUP` draws, as an array of [`GROUP`]
-/// (straight into the lane where the group is whole), and notes the valid draws of
-/// its mask, the draws its own words do not settle, as `unsettled[*found]`, counted
-/// in `found` if there are any. The entry is written either way, with no branch (a
-/// term has a draw to finish about one time in six, at random); `found` ≤ `j` <
+/// Computes term `j`'s values from its words `row` by `term` into its lane of
+/// `valid ≤ GROUP` draws (straight into the lane where the group is whole), and notes
+/// the valid draws whose own words do not settle it as `unsettled[*found]`, counted in
+/// `found` if there are any. The entry is written either way, with no branch (a term
+/// has a draw to finish about one time in six, at random); `found` ≤ `j` <
 /// `unsettled.len()`.
 #[inline(always)]
 fn settle(
+    term: &impl OwnWordValue,
+    row: &[u64; GROUP],
     lane: &mut [f64],
     j: usize,
     unsettled: &mut [(usize, u32)],
     found: &mut usize,
-    f: impl FnOnce(&mut [f64; GROUP]) -> u32,
 ) {
     let mask = match <&mut [f64; GROUP]>::try_from(&mut *lane) {
-        Ok(whole) => f(whole),
+        Ok(whole) => from_own_words(term, row, whole),
         Err(_) => {
             let mut values = [0.0; GROUP];
-            let mask = f(&mut values);
+            let mask = from_own_words(term, row, &mut values);
             let valid = lane.len();
             lane.copy_from_slice(&values[..valid]);
             mask & ((1u64 << valid) - 1) as u32
@@ -607,13 +708,14 @@ mod tests {
 
     #[test]
     fn terms_computed_a_group_at_a_time_are_those_drawn_one_at_a_time() {
-        use crate::engine::simd::Simd;
-
         let laws = narrow_laws();
         let key = [12u8; 32];
         let n = laws.len();
-        // Only the AVX-512 copy computes streams in groups.
-        if let Some(group) = StreamLanes::on(Simd::Avx512) {
+        // The AVX-512 and AVX2 copies compute streams in groups.
+        for group in [Simd::Avx512, Simd::Avx2]
+            .into_iter()
+            .filter_map(StreamLanes::on)
+        {
             // Whole blocks: the draws' own words and a few after them.
             let per_draw = (n + 3).div_ceil(8) * 8;
             let mut words = vec![0u64; GROUP * per_draw];
