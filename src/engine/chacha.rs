@@ -90,6 +90,25 @@ impl StreamLanes {
     }
 }
 
+/// A block's initial state, as `ChaCha8Rng` lays it out, each word `V` (one 32-bit word,
+/// or a register holding it for many streams): the constants, the key, the block
+/// counter's low and high words, the stream id's low and high words.
+#[inline(always)]
+fn initial_state<V: Copy>(
+    constant: [V; 4],
+    key: [V; 8],
+    counter: [V; 2],
+    stream: [V; 2],
+) -> [V; 16] {
+    let [c0, c1, c2, c3] = constant;
+    let [k0, k1, k2, k3, k4, k5, k6, k7] = key;
+    let [n0, n1] = counter;
+    let [s0, s1] = stream;
+    [
+        c0, c1, c2, c3, k0, k1, k2, k3, k4, k5, k6, k7, n0, n1, s0, s1,
+    ]
+}
+
 /// The key as ChaCha reads it: eight little-endian 32-bit words.
 fn key_words(key: &[u8; 32]) -> [u32; 8] {
     std::array::from_fn(|i| {
@@ -101,8 +120,49 @@ fn key_words(key: &[u8; 32]) -> [u32; 8] {
 mod x86 {
     use std::arch::x86_64::*;
 
+    use super::initial_state;
+
     /// The ChaCha constants, "expand 32-byte k".
     const CONSTANTS: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+
+    /// ChaCha8's four double rounds on the state words `$init`, sixteen registers, each
+    /// quarter round by `$quarter!` (given the registers, then `$extra`): the rounded
+    /// state, before `$init` is added back.
+    macro_rules! double_rounds {
+        ($init:expr, $quarter:ident $(, $extra:ident)*) => {{
+            let [
+                mut x0,
+                mut x1,
+                mut x2,
+                mut x3,
+                mut x4,
+                mut x5,
+                mut x6,
+                mut x7,
+                mut x8,
+                mut x9,
+                mut x10,
+                mut x11,
+                mut x12,
+                mut x13,
+                mut x14,
+                mut x15,
+            ] = $init;
+            for _ in 0..4 {
+                $quarter!(x0, x4, x8, x12 $(, $extra)*);
+                $quarter!(x1, x5, x9, x13 $(, $extra)*);
+                $quarter!(x2, x6, x10, x14 $(, $extra)*);
+                $quarter!(x3, x7, x11, x15 $(, $extra)*);
+                $quarter!(x0, x5, x10, x15 $(, $extra)*);
+                $quarter!(x1, x6, x11, x12 $(, $extra)*);
+                $quarter!(x2, x7, x8, x13 $(, $extra)*);
+                $quarter!(x3, x4, x9, x14 $(, $extra)*);
+            }
+            [
+                x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
+            ]
+        }};
+    }
 
     /// One quarter round on four state words, each a register of 16 lanes.
     macro_rules! quarter_round {
@@ -122,37 +182,7 @@ mod x86 {
     /// `init` added back.
     #[target_feature(enable = "avx512f")]
     fn chacha8(init: [__m512i; 16]) -> [__m512i; 16] {
-        let [
-            mut x0,
-            mut x1,
-            mut x2,
-            mut x3,
-            mut x4,
-            mut x5,
-            mut x6,
-            mut x7,
-            mut x8,
-            mut x9,
-            mut x10,
-            mut x11,
-            mut x12,
-            mut x13,
-            mut x14,
-            mut x15,
-        ] = init;
-        for _ in 0..4 {
-            quarter_round!(x0, x4, x8, x12);
-            quarter_round!(x1, x5, x9, x13);
-            quarter_round!(x2, x6, x10, x14);
-            quarter_round!(x3, x7, x11, x15);
-            quarter_round!(x0, x5, x10, x15);
-            quarter_round!(x1, x6, x11, x12);
-            quarter_round!(x2, x7, x8, x13);
-            quarter_round!(x3, x4, x9, x14);
-        }
-        let mut out = [
-            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
-        ];
+        let mut out = double_rounds!(init, quarter_round);
         for (x, i) in out.iter_mut().zip(&init) {
             *x = _mm512_add_epi32(*x, *i);
         }
@@ -190,24 +220,15 @@ mod x86 {
             _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
         for block in 0..blocks {
             let counter = block as u64;
-            let init = [
-                constant[0],
-                constant[1],
-                constant[2],
-                constant[3],
-                key[0],
-                key[1],
-                key[2],
-                key[3],
-                key[4],
-                key[5],
-                key[6],
-                key[7],
-                _mm512_set1_epi32(counter as u32 as i32),
-                _mm512_set1_epi32((counter >> 32) as u32 as i32),
-                stream_low,
-                stream_high,
-            ];
+            let init = initial_state(
+                constant,
+                key,
+                [
+                    _mm512_set1_epi32(counter as u32 as i32),
+                    _mm512_set1_epi32((counter >> 32) as u32 as i32),
+                ],
+                [stream_low, stream_high],
+            );
             let r = chacha8(init);
             for word in 0..8 {
                 let (low, high) = (r[2 * word], r[2 * word + 1]);
@@ -258,37 +279,7 @@ mod x86 {
             14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3, 14, 13, 12, 15, 10, 9, 8, 11, 6,
             5, 4, 7, 2, 1, 0, 3,
         );
-        let [
-            mut x0,
-            mut x1,
-            mut x2,
-            mut x3,
-            mut x4,
-            mut x5,
-            mut x6,
-            mut x7,
-            mut x8,
-            mut x9,
-            mut x10,
-            mut x11,
-            mut x12,
-            mut x13,
-            mut x14,
-            mut x15,
-        ] = *init;
-        for _ in 0..4 {
-            quarter_round_256!(x0, x4, x8, x12, rot16, rot8);
-            quarter_round_256!(x1, x5, x9, x13, rot16, rot8);
-            quarter_round_256!(x2, x6, x10, x14, rot16, rot8);
-            quarter_round_256!(x3, x7, x11, x15, rot16, rot8);
-            quarter_round_256!(x0, x5, x10, x15, rot16, rot8);
-            quarter_round_256!(x1, x6, x11, x12, rot16, rot8);
-            quarter_round_256!(x2, x7, x8, x13, rot16, rot8);
-            quarter_round_256!(x3, x4, x9, x14, rot16, rot8);
-        }
-        let mut out = [
-            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
-        ];
+        let mut out = double_rounds!(*init, quarter_round_256, rot16, rot8);
         for (x, i) in out.iter_mut().zip(init) {
             *x = _mm256_add_epi32(*x, *i);
         }
@@ -317,24 +308,15 @@ mod x86 {
             };
             for block in 0..blocks {
                 let counter = block as u64;
-                let init = [
-                    constant[0],
-                    constant[1],
-                    constant[2],
-                    constant[3],
-                    key[0],
-                    key[1],
-                    key[2],
-                    key[3],
-                    key[4],
-                    key[5],
-                    key[6],
-                    key[7],
-                    _mm256_set1_epi32(counter as u32 as i32),
-                    _mm256_set1_epi32((counter >> 32) as u32 as i32),
-                    stream_low,
-                    stream_high,
-                ];
+                let init = initial_state(
+                    constant,
+                    key,
+                    [
+                        _mm256_set1_epi32(counter as u32 as i32),
+                        _mm256_set1_epi32((counter >> 32) as u32 as i32),
+                    ],
+                    [stream_low, stream_high],
+                );
                 let r = chacha8_256(&init);
                 for word in 0..8 {
                     let (low, high) = (r[2 * word], r[2 * word + 1]);

@@ -268,6 +268,31 @@ impl TermLaws {
     }
 }
 
+/// Defines `$name`, [`TermLaws::draw_lanes`]'s body compiled with the target features
+/// `$features` (on x86-64) and kept out of line.
+macro_rules! draw_lanes_copy {
+    ($(#[$doc:meta])* $name:ident, $features:literal) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = $features))]
+        #[inline(never)]
+        unsafe fn $name(
+            &self,
+            words: &[u64],
+            key: &[u8; 32],
+            first: u64,
+            valid: usize,
+            stream: &mut DrawStream,
+            scratch: &mut TermScratch,
+            lanes: &mut [f64],
+            cap: usize,
+            start: usize,
+        ) {
+            self.draw_lanes_in(words, key, first, valid, stream, scratch, lanes, cap, start)
+        }
+    };
+}
+
 impl TermLaws {
     /// The terms of the [`GROUP`] draws `first..first + GROUP` of the run with key
     /// `key`, whose streams' words were computed together by `group`
@@ -315,54 +340,25 @@ impl TermLaws {
         }
     }
 
-    /// [`TermLaws::draw_lanes`], compiled for AVX-512 (kept out of line, as
-    /// `draw_from_words`).
-    ///
-    /// # Safety
-    /// The processor must have AVX-512 F, DQ, VL and BW.
-    #[allow(clippy::too_many_arguments)]
-    #[cfg_attr(
-        target_arch = "x86_64",
-        target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")
-    )]
-    #[inline(never)]
-    unsafe fn draw_lanes_avx512(
-        &self,
-        words: &[u64],
-        key: &[u8; 32],
-        first: u64,
-        valid: usize,
-        stream: &mut DrawStream,
-        scratch: &mut TermScratch,
-        lanes: &mut [f64],
-        cap: usize,
-        start: usize,
-    ) {
-        self.draw_lanes_in(words, key, first, valid, stream, scratch, lanes, cap, start)
-    }
+    draw_lanes_copy!(
+        /// [`TermLaws::draw_lanes`], compiled for AVX-512 (kept out of line, as
+        /// `draw_from_words`).
+        ///
+        /// # Safety
+        /// The processor must have AVX-512 F, DQ, VL and BW.
+        draw_lanes_avx512,
+        "avx512f,avx512dq,avx512vl,avx512bw"
+    );
 
-    /// [`TermLaws::draw_lanes`], compiled for AVX2 (kept out of line, as
-    /// `draw_from_words`).
-    ///
-    /// # Safety
-    /// The processor must have AVX2.
-    #[allow(clippy::too_many_arguments)]
-    #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2"))]
-    #[inline(never)]
-    unsafe fn draw_lanes_avx2(
-        &self,
-        words: &[u64],
-        key: &[u8; 32],
-        first: u64,
-        valid: usize,
-        stream: &mut DrawStream,
-        scratch: &mut TermScratch,
-        lanes: &mut [f64],
-        cap: usize,
-        start: usize,
-    ) {
-        self.draw_lanes_in(words, key, first, valid, stream, scratch, lanes, cap, start)
-    }
+    draw_lanes_copy!(
+        /// [`TermLaws::draw_lanes`], compiled for AVX2 (kept out of line, as
+        /// `draw_from_words`).
+        ///
+        /// # Safety
+        /// The processor must have AVX2.
+        draw_lanes_avx2,
+        "avx2"
+    );
 
     /// [`TermLaws::draw_lanes`]'s body, inlined into each copy.
     #[allow(clippy::too_many_arguments)]
