@@ -306,8 +306,9 @@ impl TermLaws {
     /// into its lane: the values its own words settle, noting in a mask the draws whose
     /// word does not. Then each draw with a noted term finishes those in term order,
     /// from the words after its terms' own, exactly as [`TermLaws::draw`] would. This is
-    /// compiled for the copy of the engine `group` belongs to, AVX-512 or AVX2: the
-    /// ziggurat's table lookups become gathers of 8 or 4 values.
+    /// compiled for the copy of the engine `group` belongs to, AVX-512 or AVX2: on
+    /// AVX-512 the ziggurat's table lookups become gathers of 8 values; on AVX2, where
+    /// the compiler judges gathers too slow, loads of one value each into vectors.
     ///
     /// # Panics
     /// If `words` holds no word beyond the terms' own, `valid > GROUP` or `lanes` is
