@@ -1,9 +1,10 @@
 //! Benchmarks of the Monte Carlo engine.
 //!
 //! Groups:
-//! - `projection_per_draw`: batches of 64 draws (`engine::simd::project_on`: the dynamics,
-//!   then the series, as the engine runs them, on the widest vector copy the processor
-//!   has; fewer draws a batch for large paths), time per draw, for the shipped baseline
+//! - `projection_per_draw`: batches of 64 draws, 128 on the AVX2 copy
+//!   (`engine::simd::project_on`: the dynamics, then the series, as the engine runs
+//!   them, on the widest vector copy the processor has; fewer draws a batch for large
+//!   paths), time per draw, for the shipped baseline
 //!   (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes × 10 years,
 //!   each with ρ uncertain (M(ρ) applied through one eigendecomposition) and with ρ
 //!   fixed (M precomputed once).
@@ -68,7 +69,8 @@ use xiang::sketch::Sketch;
 /// and 5K + 1 = 21 standard normal shocks. 28 + 2 + 5 × 23 = 145.
 const BASELINE_TERMS: usize = 7 * 4 + 2 + 5 * (2 + 5 * 4 + 1);
 
-/// Most draws whose paths are extracted together, as the engine's chunks.
+/// Most draws whose paths are extracted together, as the AVX-512 and portable copies'
+/// batches ([`Simd::batch_draws`]).
 const BATCH: usize = 64;
 
 /// Draws per sample in `aggregation`.

@@ -46,13 +46,6 @@ use simd::Simd;
 /// as often in simulation as 256).
 pub const BLOCK: u64 = 512;
 
-/// Most draws simulated together and their series extracted together into the block
-/// (fewer for large paths, see [`Model::path_batch`]): small enough that a batch's
-/// paths and random terms stay in cache, large enough for the loops over draws to
-/// vectorize and to pay for their set-up (64 took 3–5% less CPU time than 32 on the
-/// baseline once sums ran a tile at a time). Results do not depend on it.
-const CHUNK: usize = 64;
-
 /// How to run: number of draws, seed and worker threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunSettings {
@@ -222,14 +215,15 @@ impl BlockScratch {
     /// Space for projecting draws of `model` recording `layout`, a batch at a time,
     /// laid out for copy `simd` of the pipeline (any copy may use it, at some cost).
     pub fn new(model: &Model, layout: &Layout, simd: Simd) -> BlockScratch {
-        let batch = model.path_batch(layout, CHUNK, simd);
+        let batch = model.path_batch(layout, simd.batch_draws(), simd);
         BlockScratch {
             ws: model.workspace(batch.capacity(), simd),
             batch,
         }
     }
 
-    /// Most draws simulated together (at most `CHUNK` = 64, fewer for large paths).
+    /// Most draws simulated together (at most [`Simd::batch_draws`], fewer for large
+    /// paths).
     pub fn batch_capacity(&self) -> usize {
         self.batch.capacity()
     }
