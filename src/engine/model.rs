@@ -34,8 +34,9 @@ use crate::spatial;
 use crate::tiles::{self, TILE, for_tiles};
 
 /// Memory a batch's draws of paths may take (the AVX2 and portable copies pad each
-/// lane beyond it, by an eighth at 64 draws: [`Simd::lane_stride`]). The baseline's and
-/// the 13 cities' batches hold the engine's full 64 draws (150 KB and 2.1 MB); at 120
+/// lane beyond it, by an eighth at 64 draws: [`Simd::lane_stride`]). The baseline's
+/// batches hold the copy's full batch ([`Simd::batch_draws`]: 64 draws, 150 KB, or 128
+/// on the AVX2 copy), the 13 cities' 64 draws (2.1 MB) on every copy; at 120
 /// nodes over 10 years a batch holds 32 (2.4 MB): longer lanes pay for the K² loops,
 /// and the paths stream through the cache in year order (1 MB, 14 draws, ran a 120-node
 /// run 1.3–1.5× slower). A batch is a whole number of tiles ([`TILE`]) where it holds
