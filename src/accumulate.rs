@@ -20,7 +20,7 @@ use crate::results::{
     TargetStatus,
 };
 use crate::scenario::Scenario;
-use crate::sketch::{ColumnRange, IndexFloor, Sketch, SketchParts};
+use crate::sketch::{ColumnRange, SignSplitter, Sketch, SketchParts};
 use crate::stats::proportion_se;
 use crate::targets::Comparator;
 
@@ -124,7 +124,8 @@ impl Accumulator {
     /// Adds one whole block of `draws` draws. `cols` holds them series-major
     /// (`cols[s * draws + d]`, draws in draw order), so each series' sketch and sums stay
     /// in cache while its values stream past. `all_met` is scratch, reused from block to
-    /// block. `floor` is how the sketches take bin indices (the same state either way).
+    /// block. `splitter` is how the sketches split columns of both signs (the same state
+    /// either way).
     // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     pub fn add_block(
@@ -133,7 +134,7 @@ impl Accumulator {
         cols: &[f64],
         draws: usize,
         all_met: &mut Vec<bool>,
-        floor: IndexFloor,
+        splitter: SignSplitter,
     ) {
         let n = ev.layout.len();
         self.draws += draws as u64;
@@ -177,7 +178,7 @@ impl Accumulator {
             }
             self.sum[s] += to_fixed(combine(sum));
             self.sumsq[s] += to_fixed(combine(sq));
-            self.sketches[s].add_scanned(col, range, floor);
+            self.sketches[s].add_scanned(col, range, splitter);
             self.nonfinite[s] += nonfinite;
         }
         all_met.clear();

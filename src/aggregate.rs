@@ -8,7 +8,7 @@ use crate::accumulate::{Accumulator, Evaluator};
 use crate::engine::Draws;
 use crate::results::{RunInfo, RunResults};
 use crate::scenario::Scenario;
-use crate::sketch::IndexFloor;
+use crate::sketch::SignSplitter;
 
 /// Builds the run's results from stored draws (identical to a streaming run's).
 pub fn aggregate(scenario: &Scenario, draws: &Draws, info: RunInfo) -> RunResults {
@@ -22,7 +22,7 @@ pub fn aggregate(scenario: &Scenario, draws: &Draws, info: RunInfo) -> RunResult
     let mut acc = Accumulator::new(&ev);
     let mut all_met = Vec::new();
     for (block, count) in draws.blocks() {
-        acc.add_block(&ev, block, count, &mut all_met, IndexFloor::Arithmetic);
+        acc.add_block(&ev, block, count, &mut all_met, SignSplitter::Scan);
     }
     acc.finish(scenario, &ev, info)
 }

@@ -25,8 +25,9 @@ use crate::scenario::{self, Scenario};
 /// sums over blocks of 512 draws rather than 256, so the moments' last bits differ;
 /// format 8 draws standard normals from a ziggurat of 1024 layers rather than 256, so
 /// every draw differs; format 9 takes a layer's width from its fast-path word, 2⁻³² of
-/// it narrower, so normals differ in their last bits.
-pub const FORMAT: u32 = 9;
+/// it narrower, so normals differ in their last bits; format 10 takes a sketch's bin
+/// from the upper 32 bits of a value by an integer product, so bins have other edges.
+pub const FORMAT: u32 = 10;
 
 /// A shard's partial aggregate, as saved to a JSON file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

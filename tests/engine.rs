@@ -17,7 +17,7 @@ use xiang::results::{RunResults, SUMMARY_PROBS};
 use xiang::run::{run_info, run_scenario};
 use xiang::scenario::load;
 use xiang::shard::{FORMAT, merge, read_partial, run_shard, write_partial};
-use xiang::sketch::{IndexFloor, Sketch};
+use xiang::sketch::{SignSplitter, Sketch};
 use xiang::stats::quantile_sorted;
 
 fn outputs(r: &RunResults) -> Vec<Vec<u8>> {
@@ -379,7 +379,7 @@ fn non_finite_values_are_counted_and_left_out() {
                     block[hit * count + d % block_len] = x;
                 }
             }
-            acc.add_block(&ev, &block, count, &mut all_met, IndexFloor::Arithmetic);
+            acc.add_block(&ev, &block, count, &mut all_met, SignSplitter::Scan);
         }
         acc
     };

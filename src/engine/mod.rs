@@ -283,7 +283,7 @@ fn project_and_add(simd: Simd, work: &BlockWork, b: u64, worker: &mut Worker) ->
         &worker.cols,
         count,
         &mut worker.all_met,
-        simd.index_floor(),
+        simd.sign_splitter(),
     );
     Ok(count as u64)
 }

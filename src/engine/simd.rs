@@ -27,7 +27,7 @@ use super::layout::Layout;
 use super::model::Model;
 use super::{BlockScratch, BlockWork, Worker};
 use crate::error::Result;
-use crate::sketch::IndexFloor;
+use crate::sketch::SignSplitter;
 use crate::tiles::TILE;
 
 /// The copies of the pipeline, from the narrowest vectors to the widest.
@@ -106,14 +106,13 @@ impl Simd {
         }
     }
 
-    /// How this copy's sketches take the floor of a bin index: by the processor's
-    /// truncation on AVX-512, which converts eight doubles to 64-bit integers in one
-    /// instruction, and by arithmetic on the bits elsewhere, where a truncation would
-    /// go value by value. The indices are the same.
-    pub fn index_floor(self) -> IndexFloor {
+    /// How this copy's sketches split a column of both signs: by AVX-512's compress,
+    /// eight values an instruction, on the AVX-512 copy, and value by value elsewhere.
+    /// The split is the same.
+    pub fn sign_splitter(self) -> SignSplitter {
         match self {
-            Simd::Avx512 => IndexFloor::Truncation,
-            Simd::Avx2 | Simd::Portable => IndexFloor::Arithmetic,
+            Simd::Avx512 => SignSplitter::Compress,
+            Simd::Avx2 | Simd::Portable => SignSplitter::Scan,
         }
     }
 
