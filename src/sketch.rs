@@ -506,7 +506,7 @@ impl ColumnRange {
         let mut nonfinite = [0u64; LANES];
         // Comparisons skip NaN by themselves; lanes zipped (not indexed) compile to
         // packed minima and maxima.
-        let mut see = |xs: &[f64]| {
+        let mut see = |xs: &[f64; LANES]| {
             let lanes = lo.iter_mut().zip(hi.iter_mut()).zip(nonfinite.iter_mut());
             for (((lo, hi), nonfinite), &x) in lanes.zip(xs) {
                 *lo = if x < *lo { x } else { *lo };
@@ -516,11 +516,18 @@ impl ColumnRange {
                 *nonfinite |= probe.to_bits();
             }
         };
-        let mut groups = values.chunks_exact(LANES);
-        for group in &mut groups {
+        let (groups, rest) = values.as_chunks::<LANES>();
+        for group in groups {
             see(group);
         }
-        see(groups.remainder());
+        if let Some(&first) = rest.first() {
+            // The last values padded with one of them, which changes no extreme: every
+            // lane is then named by a constant, so they stay in registers (indexed by
+            // a variable, they lived on the stack, stored back at every step).
+            let mut padded = [first; LANES];
+            padded[..rest.len()].copy_from_slice(rest);
+            see(&padded);
+        }
         ColumnRange {
             lo: lo.into_iter().fold(f64::INFINITY, f64::min),
             hi: hi.into_iter().fold(f64::NEG_INFINITY, f64::max),
