@@ -33,6 +33,27 @@ pub enum Dist {
     },
 }
 
+/// A uniform law's value on [low, high] from `word` (always final): `low + (high −
+/// low) u`, u the word's top 53 bits in [0, 1). The one formula of [`Dist::sample_from`]
+/// and of loops that take a law's values for many draws at once.
+#[inline(always)]
+pub fn uniform_from_word(low: f64, high: f64, word: u64) -> f64 {
+    low + (high - low) * normal::unit(word)
+}
+
+/// A normal law's value `mean + sd z` from the ziggurat's fast path `(z, accepted)` of
+/// a word, and whether it is final: accepted and within [min, max]. The one formula
+/// of [`Dist::sample_from`] and of loops that take a law's values for many draws at
+/// once.
+#[inline(always)]
+pub fn normal_from_fast_path(
+    (mean, sd, min, max): (f64, f64, f64, f64),
+    (z, accepted): (f64, bool),
+) -> (f64, bool) {
+    let x = mean + sd * z;
+    (x, accepted & (min <= x) & (x <= max))
+}
+
 impl Dist {
     /// The distribution scaled by `k` (unit conversion, e.g. percent to fraction).
     pub fn scaled(self, k: f64) -> Dist {
@@ -105,11 +126,9 @@ impl Dist {
     fn own_word_by(&self, word: u64, fast: impl Fn(u64) -> (f64, bool)) -> (f64, bool) {
         match *self {
             Dist::Fixed(v) => (v, true),
-            Dist::Uniform { low, high } => (low + (high - low) * normal::unit(word), true),
+            Dist::Uniform { low, high } => (uniform_from_word(low, high, word), true),
             Dist::Normal { mean, sd, min, max } => {
-                let (z, accepted) = fast(word);
-                let x = mean + sd * z;
-                (x, accepted & (min <= x) & (x <= max))
+                normal_from_fast_path((mean, sd, min, max), fast(word))
             }
         }
     }
