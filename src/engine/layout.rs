@@ -537,7 +537,11 @@ fn newton_tile<const N: usize>(tile: &mut [f64; NEWTON_TILE]) {
         *r = if in_root_range(ratio) { ratio } else { 1.0 };
         *z = inverse_start::<N>(*r);
     }
-    for _ in 0..INVERSE_STEPS {
+    // The steps in a loop the compiler does not unroll, its count hidden from it.
+    // Unrolled, each vector of the tile ran all its steps before the next vector
+    // began, one chain of dependent products at a time; rolled, each step runs over
+    // the whole tile, its vectors' chains side by side (a run 4% faster on AVX2).
+    for _ in 0..std::hint::black_box(INVERSE_STEPS) {
         for (z, &r) in z.iter_mut().zip(&r) {
             *z = inverse_step::<N>(*z, r);
         }
