@@ -721,7 +721,8 @@ mod tests {
 
     /// Laws with the narrow truncated normal of `terms_are_those_drawn_one_at_a_time`,
     /// which keeps a value in 6.7% of tries, so most draws read many words beyond
-    /// their own.
+    /// their own; and every other kind of law among them (fixed, uniform, normal
+    /// without bounds), each taking its own loop in a group.
     fn narrow_laws() -> TermLaws {
         let narrow = Dist::Normal {
             mean: 0.0,
@@ -729,8 +730,18 @@ mod tests {
             min: 0.5,
             max: 0.7,
         };
-        let general = vec![Dist::Fixed(0.25), narrow, narrow, narrow];
-        laws(general, 130, vec![narrow, Dist::Fixed(1.0)])
+        let uniform = Dist::Uniform {
+            low: -0.4,
+            high: 0.4,
+        };
+        let wide = Dist::Normal {
+            mean: 7.0,
+            sd: 1.5,
+            min: f64::NEG_INFINITY,
+            max: f64::INFINITY,
+        };
+        let general = vec![Dist::Fixed(0.25), narrow, uniform, narrow, wide, narrow];
+        laws(general, 130, vec![narrow, Dist::Fixed(1.0), uniform])
     }
 
     #[test]
