@@ -1220,6 +1220,31 @@ mod tests {
     }
 
     #[test]
+    fn column_ranges_are_the_extremes_and_finiteness_at_any_length() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for n in 0..=70 {
+            for _ in 0..20 {
+                let values: Vec<f64> = (0..n)
+                    .map(|_| match rng.random_range(0..40) {
+                        0 => f64::NAN,
+                        1 => f64::INFINITY,
+                        2 => f64::NEG_INFINITY,
+                        3 => -0.0,
+                        _ => rng.random_range(-1e3..1e3),
+                    })
+                    .collect();
+                let got = ColumnRange::of(&values);
+                let numbers = values.iter().filter(|x| !x.is_nan());
+                let lo = numbers.clone().fold(f64::INFINITY, |a, &x| a.min(x));
+                let hi = numbers.fold(f64::NEG_INFINITY, |a, &x| a.max(x));
+                // The extremes up to the sign of a zero, which the sketch ignores.
+                assert!(got.lo == lo && got.hi == hi, "{values:?}: {got:?}");
+                assert_eq!(got.all_finite(), values.iter().all(|x| x.is_finite()));
+            }
+        }
+    }
+
+    #[test]
     fn add_finite_matches_adding_one_value_at_a_time() {
         let mut rng = ChaCha8Rng::seed_from_u64(20);
         let lengths = [0, 1, 2, 3, 5, 255, 256, 257, 1024, 1500];
