@@ -215,7 +215,8 @@ impl BlockScratch {
     /// Space for projecting draws of `model` recording `layout`, a batch at a time,
     /// laid out for copy `simd` of the pipeline (any copy may use it, at some cost).
     pub fn new(model: &Model, layout: &Layout, simd: Simd) -> BlockScratch {
-        let batch = model.path_batch(layout, simd.batch_draws(), simd);
+        let capacity = simd.batch_draws(model.path_bytes(layout));
+        let batch = model.path_batch(layout, capacity, simd);
         BlockScratch {
             ws: model.workspace(batch.capacity(), simd),
             batch,

@@ -35,8 +35,8 @@ use crate::tiles::{self, TILE, for_tiles};
 
 /// Memory a batch's draws of paths may take (the AVX2 and portable copies pad each
 /// lane beyond it, by an eighth at 64 draws: [`Simd::lane_stride`]). The baseline's
-/// batches hold the copy's full batch ([`Simd::batch_draws`]: 64 draws, 150 KB, or 128
-/// on the AVX2 copy), the 13 cities' 64 draws (2.1 MB) on every copy; at 120
+/// batches hold the copy's full batch ([`Simd::batch_draws`]: 64 draws, 150 KB, or 256
+/// on the AVX2 copy), the 13 cities' 64 draws over ten years (2.1 MB) on every copy; at 120
 /// nodes over 10 years a batch holds 32 (2.4 MB): longer lanes pay for the K² loops,
 /// and the paths stream through the cache in year order (1 MB, 14 draws, ran a 120-node
 /// run 1.3–1.5× slower). A batch is a whole number of tiles ([`TILE`]) where it holds
@@ -376,12 +376,17 @@ impl Model {
         }
     }
 
+    /// Bytes of a draw's paths recording `layout` (before a copy's padding of lanes).
+    pub fn path_bytes(&self, layout: &Layout) -> usize {
+        PathBatch::values_per_draw(self.k, self.years, layout.flows.len()) * 8
+    }
+
     /// Room for the paths of up to `capacity` draws, for batched extraction of
     /// `layout`: fewer where a path is large, so that the batch's draws stay within
     /// [`BATCH_BYTES`] (then a multiple of [`TILE`] where that is at least one tile),
     /// laid out for copy `simd`.
     pub fn path_batch(&self, layout: &Layout, capacity: usize, simd: Simd) -> PathBatch {
-        let per_draw = PathBatch::values_per_draw(self.k, self.years, layout.flows.len()) * 8;
+        let per_draw = self.path_bytes(layout);
         let room = BATCH_BYTES / per_draw.max(1);
         // Where memory sets the size, whole tiles if there is room for one: a part tile
         // runs its sums lane by lane.

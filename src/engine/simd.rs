@@ -30,6 +30,9 @@ use crate::error::Result;
 use crate::sketch::SignSplitter;
 use crate::tiles::TILE;
 
+/// Paths a batch of 256 draws may take on the AVX2 copy ([`Simd::batch_draws`]): 1 MB.
+pub const SMALL_PATHS_BYTES: usize = 1 << 20;
+
 /// The copies of the pipeline, from the narrowest vectors to the widest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Simd {
@@ -90,17 +93,22 @@ impl Simd {
         }
     }
 
-    /// Most draws this copy simulates together and extracts together into the block
-    /// (fewer for large paths, see [`Model::path_batch`]): small enough that a batch's
-    /// paths and random terms stay in cache, large enough for the loops over draws to
-    /// vectorize and to pay for their set-up. 64 took 3–5% less CPU time than 32 on the
-    /// baseline once sums ran a tile at a time, and 128 took 1.2% more on the AVX-512
-    /// copy (on a Xeon) and as much on the portable copy (0.991, IQR 0.975–1.021, on a
-    /// Zen 3 EPYC). On the AVX2 copy, which since computes its terms 16 draws at a
-    /// time, 128 took 1.5–5% less (0.986, 0.950, 0.967 and 0.957 in four series on
-    /// that EPYC), so that copy takes 128. Results do not depend on it.
-    pub fn batch_draws(self) -> usize {
+    /// Most draws this copy simulates together and extracts together into the block,
+    /// for paths of `path_bytes` a draw (fewer for large paths, see
+    /// [`Model::path_batch`]): small enough that a batch's paths and random terms stay
+    /// in cache, large enough for the loops over draws to vectorize and to pay for
+    /// their set-up. 64 took 3–5% less CPU time than 32 on the baseline once sums ran a
+    /// tile at a time, and 128 took 1.2% more on the AVX-512 copy (on a Xeon) and as
+    /// much on the portable copy (0.991, IQR 0.975–1.021, on a Zen 3 EPYC). On the AVX2
+    /// copy, which computes its terms 16 draws at a time, 128 took 1.5–5% less (0.986,
+    /// 0.950, 0.967 and 0.957 in four series on that EPYC), and 256 less again where
+    /// their paths take at most [`SMALL_PATHS_BYTES`] (the baseline's 600 KB: 0.987 and,
+    /// at 10⁶ draws on two threads, 0.973), but 3% more for the 13 cities' 2.6 MB; so
+    /// that copy takes 256 for small paths and 128 for others. Results do not depend on
+    /// it.
+    pub fn batch_draws(self, path_bytes: usize) -> usize {
         match self {
+            Simd::Avx2 if 256 * path_bytes <= SMALL_PATHS_BYTES => 256,
             Simd::Avx2 => 128,
             Simd::Avx512 | Simd::Portable => 64,
         }
