@@ -13,9 +13,9 @@
 //! constant that puts 1 in bin 0, with M = ⌈2³² / ⌊2²⁰ w⌋⌉, so that a bin holds at
 //! most 2²⁰ w consecutive c; w = γ − 1 and γ = (1 + α)/(1 − α). Within a bin the
 //! largest and smallest values then differ by a factor of at most 1 + w = γ, so the
-//! bin's harmonic-mean
-//! representative is within α of every value in it. The index needs no logarithm and
-//! no float arithmetic: a shift, a mask, a product and a shift of the float's bits.
+//! bin's harmonic-mean representative is within α of every value in it. The index
+//! needs no logarithm and no float arithmetic: a shift, a mask, a product and a shift
+//! of the float's bits.
 //! Values with |x| < [`Sketch::ZERO`] share one bin and are returned as 0.
 //!
 //! Adding a column of draws is the hot path of a run. The index is monotonic in the
@@ -394,10 +394,13 @@ impl Default for Sketch {
     }
 }
 
+/// γ = (1 + α)/(1 − α): the largest ratio of two values in one bin.
+const GAMMA: f64 = (1.0 + ALPHA) / (1.0 - ALPHA);
+
 /// Most consecutive codes (upper 32 bits of a magnitude) a bin may hold: ⌊2²⁰ w⌋
 /// with w = γ − 1, so that its values differ by a factor of at most γ (1049 for
 /// α = 0.05%).
-const CODES_PER_BIN: u64 = ((1u64 << 20) as f64 * ((1.0 + ALPHA) / (1.0 - ALPHA) - 1.0)) as u64;
+const CODES_PER_BIN: u64 = ((1u64 << 20) as f64 * (GAMMA - 1.0)) as u64;
 
 /// M of the index ⌊c M / 2³²⌋: a bin then holds 2³²/M ≤ [`CODES_PER_BIN`] codes.
 /// With c < 2³¹ and M < 2²³ the product fits in 64 bits.
@@ -968,17 +971,12 @@ mod tests {
     use rand::{RngExt, SeedableRng};
     use std::collections::BTreeMap;
 
-    /// γ = (1 + α)/(1 − α): the largest ratio of two values in one bin.
-    fn gamma() -> f64 {
-        (1.0 + ALPHA) / (1.0 - ALPHA)
-    }
-
     #[test]
     fn the_bin_constants_bound_a_bins_ratio_by_gamma() {
         // ⌊2²⁰ w⌋ with w = γ − 1 = 0.0010005…
         assert_eq!(CODES_PER_BIN, 1049);
         // CODES_PER_BIN consecutive codes span a factor of at most 1 + CODES_PER_BIN/2²⁰.
-        assert!(1.0 + CODES_PER_BIN as f64 / (1u64 << 20) as f64 <= gamma());
+        assert!(1.0 + CODES_PER_BIN as f64 / (1u64 << 20) as f64 <= GAMMA);
         assert!((1u64 << 32).div_ceil(BIN_MULTIPLIER) <= CODES_PER_BIN);
         assert_eq!(index(1.0), 0);
         assert!(lower_edge(0) <= 1.0 && 1.0 < lower_edge(1));
@@ -994,7 +992,7 @@ mod tests {
             let k = index(x);
             let (lo, hi) = (lower_edge(k), lower_edge(k + 1));
             assert!(lo <= x && x < hi, "{x}: [{lo}, {hi})");
-            assert!(hi / lo <= gamma());
+            assert!(hi / lo <= GAMMA);
             let r = representative(k);
             assert!(((r - x) / x).abs() <= ALPHA + 1e-12, "{x} -> {r}");
         }
@@ -1028,7 +1026,7 @@ mod tests {
                 codes == CODES_PER_BIN || codes == CODES_PER_BIN - 1,
                 "{k}: {codes}"
             );
-            assert!(hi / lo <= gamma(), "{k}: [{lo:e}, {hi:e})");
+            assert!(hi / lo <= GAMMA, "{k}: [{lo:e}, {hi:e})");
             let r = representative(k);
             for x in [lo, next_down(hi)] {
                 assert!(((r - x) / x).abs() <= ALPHA, "{x:e} -> {r:e}");
