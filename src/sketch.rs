@@ -470,13 +470,12 @@ fn bins_from<'a>(
     values: &[f64; BIN_CHUNK],
     kmin: i32,
     bins: &'a mut [MaybeUninit<u64>; BIN_CHUNK],
-) -> &'a [u64; BIN_CHUNK] {
+) -> &'a [u64] {
     for (b, &x) in bins.iter_mut().zip(values) {
         b.write(shifted_index(x, kmin) as u64);
     }
-    // SAFETY: the loop wrote all `BIN_CHUNK` places (`values` has as many), and
-    // `MaybeUninit<u64>` has the layout of `u64`.
-    unsafe { &*std::ptr::from_mut(bins).cast::<[u64; BIN_CHUNK]>() }
+    // SAFETY: the loop wrote all `BIN_CHUNK` places (`values` has as many).
+    unsafe { written(bins, BIN_CHUNK) }
 }
 
 /// The lower edge of bin `k`, the smallest magnitude in it (inverse of [`index`]): the
@@ -569,17 +568,18 @@ struct SignSplit {
 /// cost about 2% of a run.
 type SideBuffer = [MaybeUninit<f64>; CHUNK];
 
-/// The first `n` places of `side`, which a split has written.
+/// The first `n` of `places`, which the caller has written: the split sides (both
+/// splits write each value's magnitude to the place at its side's count before the
+/// count can pass it, so the places below a side's count are written) and the bins of
+/// [`bins_from`].
 ///
 /// # Safety
-/// Every place below `n` must have been written. Both splits write each value's
-/// magnitude to the place at its side's count before the count can pass it, so the
-/// places below a side's count are written.
-unsafe fn written(side: &SideBuffer, n: usize) -> &[f64] {
-    assert!(n <= CHUNK);
-    // SAFETY: `MaybeUninit<f64>` has the layout of `f64`, the first `n` places are
-    // initialized (the caller's contract), and `n` is within the array.
-    unsafe { std::slice::from_raw_parts(side.as_ptr().cast::<f64>(), n) }
+/// Every place below `n` must have been written.
+unsafe fn written<T>(places: &[MaybeUninit<T>], n: usize) -> &[T] {
+    assert!(n <= places.len());
+    // SAFETY: `MaybeUninit<T>` has the layout of `T`, the first `n` places are
+    // initialized (the caller's contract), and `n` is within the slice.
+    unsafe { std::slice::from_raw_parts(places.as_ptr().cast::<T>(), n) }
 }
 
 /// Splits finite `values` by sign: the magnitudes of the positive ones at least
