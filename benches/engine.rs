@@ -1,8 +1,8 @@
 //! Benchmarks of the Monte Carlo engine.
 //!
 //! Groups:
-//! - `projection_per_draw`: batches of 64 draws, 128 on the AVX2 copy
-//!   (`engine::simd::project_on`: the dynamics, then the series, as the engine runs
+//! - `projection_per_draw`: batches of 64 draws; on the AVX2 copy 256 where their
+//!   paths take at most 1 MB (the baseline), else 128 (`engine::simd::project_on`: the dynamics, then the series, as the engine runs
 //!   them, on the widest vector copy the processor has; fewer draws a batch for large
 //!   paths), time per draw, for the shipped baseline
 //!   (4 nodes × 5 years), all 13 cities × 10 years and 120 synthetic nodes × 10 years,
