@@ -257,6 +257,11 @@ fn add_members(
 // Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
 fn member_sum(out: &mut [f64], array: &[f64], members: &[usize], t: usize, b: &View) {
+    if let [i] = members {
+        // A node: −0 + x is x, to the bit, so the sum is a copy.
+        out.copy_from_slice(b.at(array, *i, t));
+        return;
+    }
     for_tiles!(out.len(), |start, len| {
         let mut sums = [-0.0; TILE];
         let sums = &mut sums[..len];
@@ -277,6 +282,14 @@ fn member_sums_combined(
     b: &View,
     combine: impl Fn(f64, f64) -> f64,
 ) {
+    if let [i] = members {
+        // A node: each sum is its one value (−0 + x is x, to the bit).
+        let (x, y) = (b.at(array, *i, t), b.at(other, *i, u));
+        for ((o, x), y) in out.iter_mut().zip(x).zip(y) {
+            *o = combine(*x, *y);
+        }
+        return;
+    }
     for_tiles!(out.len(), |start, len| {
         let (mut x, mut y) = ([-0.0; TILE], [-0.0; TILE]);
         let (x, y) = (&mut x[..len], &mut y[..len]);
