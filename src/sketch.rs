@@ -442,6 +442,10 @@ pub enum SignSplitter {
     /// Eight values at a time by AVX-512's compress (`vcompresspd`), where the
     /// processor has AVX-512 (F); elsewhere as [`SignSplitter::Scan`].
     Compress,
+    /// Four values at a time, each side's packed to the front of a vector by a
+    /// permutation looked up by its mask (`vpermps`), where the processor has AVX2;
+    /// elsewhere as [`SignSplitter::Scan`].
+    Permute,
 }
 
 /// The bin index of a magnitude m ≥ [`Sketch::ZERO`]: ⌊c M / 2³²⌋ − [`INDEX_OFFSET`]
@@ -689,6 +693,101 @@ unsafe fn split_by_sign_avx512(
     split
 }
 
+/// For each mask of 4 lanes, the 32-bit lanes that move the selected 64-bit lanes to
+/// the front of a vector, in order (the places after them take lane 0).
+#[cfg(target_arch = "x86_64")]
+const LEFT_PACK: [[i32; 8]; 16] = {
+    let mut table = [[0; 8]; 16];
+    let mut mask = 0;
+    while mask < 16 {
+        let (mut lane, mut to) = (0i32, 0);
+        while lane < 4 {
+            if mask & (1 << lane) != 0 {
+                table[mask][2 * to] = 2 * lane;
+                table[mask][2 * to + 1] = 2 * lane + 1;
+                to += 1;
+            }
+            lane += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
+/// [`split_by_sign`] four values at a time: each side's magnitudes packed to the
+/// front of a vector by the permutation of its mask ([`LEFT_PACK`]) and stored whole at
+/// the side's count, its extremes by minima and maxima of the selected lanes (the
+/// values are finite and the magnitudes above 0, so the extremes do not depend on the
+/// order in which they are taken). The same split, to the bit (tested): the branch-free
+/// value-by-value split costs about 2% of a run on AVX2.
+///
+/// # Safety
+/// The processor must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn split_by_sign_avx2(
+    values: &[f64],
+    positive: &mut [MaybeUninit<f64>],
+    negative: &mut [MaybeUninit<f64>],
+) -> SignSplit {
+    use std::arch::x86_64::*;
+    assert!(positive.len() >= values.len() && negative.len() >= values.len());
+    let (groups, rest) = values.as_chunks::<4>();
+    let zero_band = _mm256_set1_pd(Sketch::ZERO);
+    let origin = _mm256_setzero_pd();
+    let magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
+    let infinity = _mm256_set1_pd(f64::INFINITY);
+    let (mut lo_p, mut hi_p) = (infinity, origin);
+    let (mut lo_n, mut hi_n) = (infinity, origin);
+    let (mut np, mut nn) = (0, 0);
+    // The selected magnitudes of `m` packed to the front, stored whole at `to`.
+    let pack = |m: __m256d, mask: i32, to: *mut MaybeUninit<f64>| {
+        // SAFETY: an unaligned load of 32 bytes from an array of 32 bytes.
+        let order = unsafe { _mm256_loadu_si256(LEFT_PACK[mask as usize].as_ptr().cast()) };
+        let packed = _mm256_permutevar8x32_ps(_mm256_castpd_ps(m), order);
+        // SAFETY: the caller leaves room for four values at `to`.
+        unsafe { _mm256_storeu_ps(to.cast::<f32>(), packed) };
+    };
+    for group in groups {
+        // SAFETY: an unaligned load of 4 values from a group of 4.
+        let x = unsafe { _mm256_loadu_pd(group.as_ptr()) };
+        let m = _mm256_and_pd(x, magnitude);
+        let outside = _mm256_cmp_pd::<_CMP_GE_OQ>(m, zero_band);
+        let p = _mm256_and_pd(outside, _mm256_cmp_pd::<_CMP_GT_OQ>(x, origin));
+        let n = _mm256_and_pd(outside, _mm256_cmp_pd::<_CMP_LT_OQ>(x, origin));
+        let (p_mask, n_mask) = (_mm256_movemask_pd(p), _mm256_movemask_pd(n));
+        // All four places from each count are written. Before this group at most
+        // `values.len() − 4` values were split, so each side has room for them.
+        pack(m, p_mask, positive[np..np + 4].as_mut_ptr());
+        pack(m, n_mask, negative[nn..nn + 4].as_mut_ptr());
+        np += p_mask.count_ones() as usize;
+        nn += n_mask.count_ones() as usize;
+        lo_p = _mm256_min_pd(lo_p, _mm256_blendv_pd(infinity, m, p));
+        hi_p = _mm256_max_pd(hi_p, _mm256_and_pd(m, p));
+        lo_n = _mm256_min_pd(lo_n, _mm256_blendv_pd(infinity, m, n));
+        hi_n = _mm256_max_pd(hi_n, _mm256_and_pd(m, n));
+    }
+    let lanes = |v: __m256d| {
+        let mut out = [0.0; 4];
+        // SAFETY: an unaligned store of 32 bytes to an array of 32 bytes.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) };
+        out
+    };
+    let least = |v| lanes(v).into_iter().fold(f64::INFINITY, f64::min);
+    let most = |v| lanes(v).into_iter().fold(0.0, f64::max);
+    // The last values, fewer than four, one at a time after the others (np and nn
+    // are at most the count of values before them).
+    let tail = split_by_sign(rest, &mut positive[np..], &mut negative[nn..]);
+    SignSplit {
+        positives: np + tail.positives,
+        negatives: nn + tail.negatives,
+        lo_p: least(lo_p).min(tail.lo_p),
+        hi_p: most(hi_p).max(tail.hi_p),
+        lo_n: least(lo_n).min(tail.lo_n),
+        hi_n: most(hi_n).max(tail.hi_n),
+    }
+}
+
 impl Sketch {
     /// Magnitudes below this are counted as zero.
     pub const ZERO: f64 = 1e-9;
@@ -777,7 +876,8 @@ impl Sketch {
     /// magnitudes, each side then counted between the bins of its extremes. The split
     /// writes every value to both sides and advances one, so no branch depends on a
     /// value's sign (growth rates near zero have either, at random); on the AVX-512
-    /// copy ([`SignSplitter::Compress`]) it takes eight values at a time by compress.
+    /// copy ([`SignSplitter::Compress`]) it takes eight values at a time by compress,
+    /// on the AVX2 copy ([`SignSplitter::Permute`]) four by permutations.
     // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
     fn add_mixed(&mut self, values: &[f64], splitter: SignSplitter) {
@@ -789,6 +889,11 @@ impl Sketch {
             SignSplitter::Compress if std::arch::is_x86_feature_detected!("avx512f") => {
                 // SAFETY: the processor has AVX-512 (F), just checked.
                 unsafe { split_by_sign_avx512(values, &mut positive, &mut negative) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            SignSplitter::Permute if std::arch::is_x86_feature_detected!("avx2") => {
+                // SAFETY: the processor has AVX2, just checked.
+                unsafe { split_by_sign_avx2(values, &mut positive, &mut negative) }
             }
             _ => split_by_sign(values, &mut positive, &mut negative),
         };
@@ -1365,6 +1470,49 @@ mod tests {
             let (mut a, mut b) = (Sketch::new(), Sketch::new());
             a.add_finite(&values);
             b.add_scanned(&values, ColumnRange::of(&values), SignSplitter::Compress);
+            assert_eq!(a, b, "round {round}");
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_split_by_permutation_is_the_split_value_by_value() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(22);
+        for round in 0..400 {
+            let n = [0, 1, 3, 4, 5, 100, 255, 256][round % 8];
+            // Of both signs, with zeros and values at the zero band's edge.
+            let mut values = column(&mut rng, [4, 5, 5 + 16, 2][round % 4], n);
+            for x in values.iter_mut().step_by(3) {
+                *x = -*x;
+            }
+            let unwritten = [MaybeUninit::uninit(); CHUNK];
+            let (mut p, mut q, mut p4, mut q4) = (unwritten, unwritten, unwritten, unwritten);
+            let one = split_by_sign(&values, &mut p, &mut q);
+            // SAFETY: the processor has AVX2, checked above.
+            let four = unsafe { split_by_sign_avx2(&values, &mut p4, &mut q4) };
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                (one.positives, one.negatives),
+                (four.positives, four.negatives)
+            );
+            // SAFETY: each split wrote the places below its counts.
+            let sides = unsafe {
+                [
+                    (written(&p, one.positives), written(&p4, four.positives)),
+                    (written(&q, one.negatives), written(&q4, four.negatives)),
+                ]
+            };
+            for (by_one, by_four) in sides {
+                assert_eq!(bits(by_one), bits(by_four), "round {round}");
+            }
+            let ends = |s: &SignSplit| bits(&[s.lo_p, s.hi_p, s.lo_n, s.hi_n]);
+            assert_eq!(ends(&one), ends(&four), "round {round}");
+            let (mut a, mut b) = (Sketch::new(), Sketch::new());
+            a.add_finite(&values);
+            b.add_scanned(&values, ColumnRange::of(&values), SignSplitter::Permute);
             assert_eq!(a, b, "round {round}");
         }
     }

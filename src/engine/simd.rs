@@ -115,12 +115,13 @@ impl Simd {
     }
 
     /// How this copy's sketches split a column of both signs: by AVX-512's compress,
-    /// eight values an instruction, on the AVX-512 copy, and value by value elsewhere.
-    /// The split is the same.
+    /// eight values an instruction, on the AVX-512 copy; four at a time by permutations
+    /// on the AVX2 copy; value by value on the portable one. The split is the same.
     pub fn sign_splitter(self) -> SignSplitter {
         match self {
             Simd::Avx512 => SignSplitter::Compress,
-            Simd::Avx2 | Simd::Portable => SignSplitter::Scan,
+            Simd::Avx2 => SignSplitter::Permute,
+            Simd::Portable => SignSplitter::Scan,
         }
     }
 
