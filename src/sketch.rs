@@ -1430,90 +1430,75 @@ mod tests {
         assert!(all.zero > 0 && all.min < -1.0 && all.max > 1.0);
     }
 
+    /// A vector copy's split of mixed-sign chunks: the same counts, magnitudes and
+    /// extremes as the value-by-value split, to the bit, over chunks of the sizes
+    /// `sizes` (every eighth one negated, and with zeros and values at the zero
+    /// band's edge); and whole columns added with `splitter` give the same sketch.
     #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn the_split_by_compress_is_the_split_value_by_value() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
-            return;
-        }
+    fn split_matches_the_scan(
+        vector_split: impl Fn(&[f64], &mut SideBuffer, &mut SideBuffer) -> SignSplit,
+        splitter: SignSplitter,
+        sizes: [usize; 8],
+    ) {
         let mut rng = ChaCha8Rng::seed_from_u64(21);
         for round in 0..400 {
-            let n = [0, 1, 7, 8, 9, 100, 255, 256][round % 8];
-            // Of both signs, with zeros and values at the zero band's edge.
+            let n = sizes[round % 8];
             let mut values = column(&mut rng, [4, 5, 5 + 16, 2][round % 4], n);
-            for x in values.iter_mut().step_by(5) {
+            for x in values.iter_mut().step_by(3 + round % 3) {
                 *x = -*x;
             }
             let unwritten = [MaybeUninit::uninit(); CHUNK];
-            let (mut p, mut q, mut p8, mut q8) = (unwritten, unwritten, unwritten, unwritten);
+            let (mut p, mut q, mut pv, mut qv) = (unwritten, unwritten, unwritten, unwritten);
             let one = split_by_sign(&values, &mut p, &mut q);
-            // SAFETY: the processor has AVX-512 (F), checked above.
-            let eight = unsafe { split_by_sign_avx512(&values, &mut p8, &mut q8) };
+            let vector = vector_split(&values, &mut pv, &mut qv);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(
                 (one.positives, one.negatives),
-                (eight.positives, eight.negatives)
+                (vector.positives, vector.negatives)
             );
             // SAFETY: each split wrote the places below its counts.
             let sides = unsafe {
                 [
-                    (written(&p, one.positives), written(&p8, eight.positives)),
-                    (written(&q, one.negatives), written(&q8, eight.negatives)),
+                    (written(&p, one.positives), written(&pv, vector.positives)),
+                    (written(&q, one.negatives), written(&qv, vector.negatives)),
                 ]
             };
-            for (by_one, by_eight) in sides {
-                assert_eq!(bits(by_one), bits(by_eight));
+            for (by_one, by_vector) in sides {
+                assert_eq!(bits(by_one), bits(by_vector), "round {round}");
             }
             let ends = |s: &SignSplit| bits(&[s.lo_p, s.hi_p, s.lo_n, s.hi_n]);
-            assert_eq!(ends(&one), ends(&eight), "round {round}");
-            // And whole columns, as the AVX-512 copy adds them.
+            assert_eq!(ends(&one), ends(&vector), "round {round}");
+            // And whole columns, as the vector copy adds them.
             let (mut a, mut b) = (Sketch::new(), Sketch::new());
             a.add_finite(&values);
-            b.add_scanned(&values, ColumnRange::of(&values), SignSplitter::Compress);
+            b.add_scanned(&values, ColumnRange::of(&values), splitter);
             assert_eq!(a, b, "round {round}");
         }
     }
 
-    #[test]
     #[cfg(target_arch = "x86_64")]
-    fn the_split_by_permutation_is_the_split_value_by_value() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            return;
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(22);
-        for round in 0..400 {
-            let n = [0, 1, 3, 4, 5, 100, 255, 256][round % 8];
-            // Of both signs, with zeros and values at the zero band's edge.
-            let mut values = column(&mut rng, [4, 5, 5 + 16, 2][round % 4], n);
-            for x in values.iter_mut().step_by(3) {
-                *x = -*x;
-            }
-            let unwritten = [MaybeUninit::uninit(); CHUNK];
-            let (mut p, mut q, mut p4, mut q4) = (unwritten, unwritten, unwritten, unwritten);
-            let one = split_by_sign(&values, &mut p, &mut q);
-            // SAFETY: the processor has AVX2, checked above.
-            let four = unsafe { split_by_sign_avx2(&values, &mut p4, &mut q4) };
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(
-                (one.positives, one.negatives),
-                (four.positives, four.negatives)
-            );
-            // SAFETY: each split wrote the places below its counts.
-            let sides = unsafe {
-                [
-                    (written(&p, one.positives), written(&p4, four.positives)),
-                    (written(&q, one.negatives), written(&q4, four.negatives)),
-                ]
+    #[test]
+    fn the_split_by_compress_is_the_split_value_by_value() {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has AVX-512 (F), just checked.
+            let split = |v: &[f64], p: &mut SideBuffer, q: &mut SideBuffer| unsafe {
+                split_by_sign_avx512(v, p, q)
             };
-            for (by_one, by_four) in sides {
-                assert_eq!(bits(by_one), bits(by_four), "round {round}");
-            }
-            let ends = |s: &SignSplit| bits(&[s.lo_p, s.hi_p, s.lo_n, s.hi_n]);
-            assert_eq!(ends(&one), ends(&four), "round {round}");
-            let (mut a, mut b) = (Sketch::new(), Sketch::new());
-            a.add_finite(&values);
-            b.add_scanned(&values, ColumnRange::of(&values), SignSplitter::Permute);
-            assert_eq!(a, b, "round {round}");
+            let sizes = [0, 1, 7, 8, 9, 100, 255, 256];
+            split_matches_the_scan(split, SignSplitter::Compress, sizes);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_split_by_permutation_is_the_split_value_by_value() {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2, just checked.
+            let split = |v: &[f64], p: &mut SideBuffer, q: &mut SideBuffer| unsafe {
+                split_by_sign_avx2(v, p, q)
+            };
+            let sizes = [0, 1, 3, 4, 5, 100, 255, 256];
+            split_matches_the_scan(split, SignSplitter::Permute, sizes);
         }
     }
 
