@@ -554,6 +554,11 @@ impl ColumnRange {
     pub fn all_finite(&self) -> bool {
         self.finite
     }
+
+    /// Whether every value is finite and equal to `x` (−0 and +0 equal).
+    pub fn holds_only(&self, x: f64) -> bool {
+        self.finite && self.lo == x && self.hi == x
+    }
 }
 
 /// A chunk split by sign ([`Sketch::add_mixed`]): how many magnitudes went to each

@@ -407,6 +407,52 @@ fn non_finite_values_are_counted_and_left_out() {
     assert_eq!(dirty.sketches[other], clean.sketches[other]);
 }
 
+/// A column that holds one value over a block adds nothing to its sums when that value
+/// is its shift (every deviation is ±0, and the loop is skipped), and adds its
+/// deviations when it is not: the moments are a constant's either way.
+#[test]
+fn constant_columns_have_the_moments_of_a_constant() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = load(&uncertain(dir.path())).unwrap();
+    let settings = RunSettings {
+        draws: 1000,
+        seed: 5,
+        threads: 1,
+    };
+    let draws = simulate(&scn, settings, &|_| {}).unwrap();
+    let n = draws.layout.len();
+    let ev = Evaluator::new(&scn, draws.layout.clone(), &draws.row(0));
+    // A series that varies over the draws, made constant at its shift and off it.
+    let s = (0..n)
+        .find(|&s| {
+            let column = draws.column(s).unwrap();
+            column.iter().all(|x| x.is_finite()) && column.iter().any(|x| *x != column[0])
+        })
+        .expect("a varying series");
+    let shift = ev.shifts[s];
+    for (value, at_shift) in [(shift, true), (shift * 1.1 + 0.3, false)] {
+        let mut acc = Accumulator::new(&ev);
+        let mut all_met = Vec::new();
+        for (block, count) in draws.blocks() {
+            let mut block = block.to_vec();
+            block[s * count..(s + 1) * count].fill(value);
+            acc.add_block(&ev, &block, count, &mut all_met, SignSplitter::Scan);
+        }
+        let (mean, sd, _) = acc.summary(&ev, s);
+        if at_shift {
+            assert_eq!((acc.sum[s], acc.sumsq[s]), (0, 0));
+            assert_eq!((mean, sd), (value, 0.0));
+        } else {
+            assert_ne!(acc.sum[s], 0);
+            assert!(
+                ((mean - value) / value).abs() < 1e-12,
+                "mean {mean} for {value}"
+            );
+            assert!(sd < 1e-6 * value.abs(), "sd {sd} for {value}");
+        }
+    }
+}
+
 /// The exact accumulator state of a shard file, `xiang run SCENARIO --shard 1/1`, with
 /// `env` set (and the variables of `unset` removed); the wall time, the one field that
 /// may differ between runs, left out.
