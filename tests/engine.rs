@@ -10,12 +10,12 @@ use xiang::engine::layout::{Layout, extract};
 use xiang::engine::model::{Model, run_key};
 use xiang::engine::simd::{Simd, project_on};
 use xiang::engine::{
-    BLOCK, BlockScratch, RunSettings, shard_draws, simulate, simulate_series, with_threads,
+    BLOCK, BlockScratch, Draws, RunSettings, shard_draws, simulate, simulate_series, with_threads,
 };
 use xiang::export::{Exporter, FeasibilityCsv, PlansCsv, SummaryCsv};
 use xiang::results::{RunResults, SUMMARY_PROBS};
 use xiang::run::{run_info, run_scenario};
-use xiang::scenario::load;
+use xiang::scenario::{Scenario, load};
 use xiang::shard::{FORMAT, merge, read_partial, run_shard, write_partial};
 use xiang::sketch::{SignSplitter, Sketch};
 use xiang::stats::quantile_sorted;
@@ -25,6 +25,20 @@ fn outputs(r: &RunResults) -> Vec<Vec<u8>> {
         .iter()
         .map(|e| e.render(r).unwrap())
         .collect()
+}
+
+/// [`uncertain`]'s scenario and `draws` draws of it with seed `seed`, every series
+/// stored.
+fn uncertain_draws(draws: u64, seed: u64) -> (Scenario, Draws) {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = load(&uncertain(dir.path())).unwrap();
+    let settings = RunSettings {
+        draws,
+        seed,
+        threads: 1,
+    };
+    let simulated = simulate(&scn, settings, &|_| {}).unwrap();
+    (scn, simulated)
 }
 
 /// A two-node scenario with every source of uncertainty switched on and two targets.
@@ -351,14 +365,8 @@ fn a_draws_series_do_not_depend_on_its_batch() {
 /// short last block); the other series are untouched.
 #[test]
 fn non_finite_values_are_counted_and_left_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let scn = load(&uncertain(dir.path())).unwrap();
-    let settings = RunSettings {
-        draws: 1000, // with blocks of 512: one full and one of 488
-        seed: 3,
-        threads: 1,
-    };
-    let draws = simulate(&scn, settings, &|_| {}).unwrap();
+    // With blocks of 512: one full and one of 488.
+    let (scn, draws) = uncertain_draws(1000, 3);
     let n = draws.layout.len();
     let ev = Evaluator::new(&scn, draws.layout.clone(), &draws.row(0));
     let (hit, other) = (n / 2, n / 2 + 1);
@@ -412,14 +420,7 @@ fn non_finite_values_are_counted_and_left_out() {
 /// deviations when it is not: the moments are a constant's either way.
 #[test]
 fn constant_columns_have_the_moments_of_a_constant() {
-    let dir = tempfile::tempdir().unwrap();
-    let scn = load(&uncertain(dir.path())).unwrap();
-    let settings = RunSettings {
-        draws: 1000,
-        seed: 5,
-        threads: 1,
-    };
-    let draws = simulate(&scn, settings, &|_| {}).unwrap();
+    let (scn, draws) = uncertain_draws(1000, 5);
     let n = draws.layout.len();
     let ev = Evaluator::new(&scn, draws.layout.clone(), &draws.row(0));
     // A series that varies over the draws, made constant at its shift and off it.
