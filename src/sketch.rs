@@ -572,6 +572,21 @@ struct SignSplit {
     hi_n: f64,
 }
 
+impl SignSplit {
+    /// This split of a chunk's first values followed by `tail`, the split of the rest
+    /// (written after them on each side): the counts added, the extremes of both.
+    fn then(self, tail: SignSplit) -> SignSplit {
+        SignSplit {
+            positives: self.positives + tail.positives,
+            negatives: self.negatives + tail.negatives,
+            lo_p: self.lo_p.min(tail.lo_p),
+            hi_p: self.hi_p.max(tail.hi_p),
+            lo_n: self.lo_n.min(tail.lo_n),
+            hi_n: self.hi_n.max(tail.hi_n),
+        }
+    }
+}
+
 /// Places for a chunk's magnitudes on one side of a split, left unwritten until the
 /// split writes them: clearing both sides for every chunk of every mixed-sign column
 /// cost about 2% of a run.
@@ -678,7 +693,7 @@ unsafe fn split_by_sign_avx512(
             hi_n = _mm512_mask_max_pd(hi_n, n, hi_n, m);
         }
     }
-    let mut split = SignSplit {
+    let split = SignSplit {
         positives: np,
         negatives: nn,
         lo_p: _mm512_reduce_min_pd(lo_p),
@@ -688,14 +703,11 @@ unsafe fn split_by_sign_avx512(
     };
     // The last values, fewer than eight, one at a time after the others (np and nn
     // are at most the count of values before them).
-    let tail = split_by_sign(rest, &mut positive[np..], &mut negative[nn..]);
-    split.positives += tail.positives;
-    split.negatives += tail.negatives;
-    split.lo_p = split.lo_p.min(tail.lo_p);
-    split.hi_p = split.hi_p.max(tail.hi_p);
-    split.lo_n = split.lo_n.min(tail.lo_n);
-    split.hi_n = split.hi_n.max(tail.hi_n);
-    split
+    split.then(split_by_sign(
+        rest,
+        &mut positive[np..],
+        &mut negative[nn..],
+    ))
 }
 
 /// For each mask of 4 lanes, the 32-bit lanes that move the selected 64-bit lanes to
@@ -780,17 +792,21 @@ unsafe fn split_by_sign_avx2(
     };
     let least = |v| lanes(v).into_iter().fold(f64::INFINITY, f64::min);
     let most = |v| lanes(v).into_iter().fold(0.0, f64::max);
+    let split = SignSplit {
+        positives: np,
+        negatives: nn,
+        lo_p: least(lo_p),
+        hi_p: most(hi_p),
+        lo_n: least(lo_n),
+        hi_n: most(hi_n),
+    };
     // The last values, fewer than four, one at a time after the others (np and nn
     // are at most the count of values before them).
-    let tail = split_by_sign(rest, &mut positive[np..], &mut negative[nn..]);
-    SignSplit {
-        positives: np + tail.positives,
-        negatives: nn + tail.negatives,
-        lo_p: least(lo_p).min(tail.lo_p),
-        hi_p: most(hi_p).max(tail.hi_p),
-        lo_n: least(lo_n).min(tail.lo_n),
-        hi_n: most(hi_n).max(tail.hi_n),
-    }
+    split.then(split_by_sign(
+        rest,
+        &mut positive[np..],
+        &mut negative[nn..],
+    ))
 }
 
 impl Sketch {
