@@ -397,29 +397,29 @@ fn series(o: &mut [f64], s: &Series, m: &[usize], b: &View) {
             cagr_lanes(o, t);
         }
         Indicator::GdpRealGrowth => {
+            // The weights summed from 0 in member order, as the values are.
+            let den = m
+                .iter()
+                .fold(0.0, |den, &i| den + (base_sva[i] + base_nsva[i]));
             if let [i] = m[..] {
-                // A node: the sums below in one loop, the same operations.
+                // A node: the sum, from 0, and the quotient in one loop.
                 let (ws, wn) = (base_sva[i], base_nsva[i]);
-                let den = 0.0 + (ws + wn);
                 let service = b.at(&paths.service_real, i, t);
                 let rest = b.at(&paths.non_service_real, i, t);
                 for ((o, sr), nr) in o.iter_mut().zip(service).zip(rest) {
                     *o = (0.0 + (ws * sr + wn * nr)) / den;
                 }
-                cagr_lanes(o, t);
-                return;
-            }
-            o.fill(0.0);
-            let mut den = 0.0;
-            for &i in m {
-                let service = b.at(&paths.service_real, i, t);
-                let rest = b.at(&paths.non_service_real, i, t);
-                for ((o, sr), nr) in o.iter_mut().zip(service).zip(rest) {
-                    *o += base_sva[i] * sr + base_nsva[i] * nr;
+            } else {
+                o.fill(0.0);
+                for &i in m {
+                    let service = b.at(&paths.service_real, i, t);
+                    let rest = b.at(&paths.non_service_real, i, t);
+                    for ((o, sr), nr) in o.iter_mut().zip(service).zip(rest) {
+                        *o += base_sva[i] * sr + base_nsva[i] * nr;
+                    }
                 }
-                den += base_sva[i] + base_nsva[i];
+                o.iter_mut().for_each(|o| *o /= den);
             }
-            o.iter_mut().for_each(|o| *o /= den);
             cagr_lanes(o, t);
         }
     }
