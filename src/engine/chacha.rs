@@ -125,48 +125,44 @@ mod x86 {
     /// The ChaCha constants, "expand 32-byte k".
     const CONSTANTS: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
+    /// ChaCha's column round on the state registers `$x`: each quarter round by
+    /// `$quarter!` (given the registers, then `$extra`).
+    macro_rules! column_round {
+        ($x:ident, $quarter:ident $(, $extra:ident)*) => {
+            $quarter!($x[0], $x[4], $x[8], $x[12] $(, $extra)*);
+            $quarter!($x[1], $x[5], $x[9], $x[13] $(, $extra)*);
+            $quarter!($x[2], $x[6], $x[10], $x[14] $(, $extra)*);
+            $quarter!($x[3], $x[7], $x[11], $x[15] $(, $extra)*);
+        };
+    }
+
+    /// ChaCha's diagonal round on the state registers `$x`, as [`column_round!`].
+    macro_rules! diagonal_round {
+        ($x:ident, $quarter:ident $(, $extra:ident)*) => {
+            $quarter!($x[0], $x[5], $x[10], $x[15] $(, $extra)*);
+            $quarter!($x[1], $x[6], $x[11], $x[12] $(, $extra)*);
+            $quarter!($x[2], $x[7], $x[8], $x[13] $(, $extra)*);
+            $quarter!($x[3], $x[4], $x[9], $x[14] $(, $extra)*);
+        };
+    }
+
     /// ChaCha8's four double rounds on the state words `$init`, sixteen registers, each
     /// quarter round by `$quarter!` (given the registers, then `$extra`): the rounded
     /// state, before `$init` is added back.
     macro_rules! double_rounds {
         ($init:expr, $quarter:ident $(, $extra:ident)*) => {{
-            let [
-                mut x0,
-                mut x1,
-                mut x2,
-                mut x3,
-                mut x4,
-                mut x5,
-                mut x6,
-                mut x7,
-                mut x8,
-                mut x9,
-                mut x10,
-                mut x11,
-                mut x12,
-                mut x13,
-                mut x14,
-                mut x15,
-            ] = $init;
+            let mut x = $init;
             for _ in 0..4 {
-                $quarter!(x0, x4, x8, x12 $(, $extra)*);
-                $quarter!(x1, x5, x9, x13 $(, $extra)*);
-                $quarter!(x2, x6, x10, x14 $(, $extra)*);
-                $quarter!(x3, x7, x11, x15 $(, $extra)*);
-                $quarter!(x0, x5, x10, x15 $(, $extra)*);
-                $quarter!(x1, x6, x11, x12 $(, $extra)*);
-                $quarter!(x2, x7, x8, x13 $(, $extra)*);
-                $quarter!(x3, x4, x9, x14 $(, $extra)*);
+                column_round!(x, $quarter $(, $extra)*);
+                diagonal_round!(x, $quarter $(, $extra)*);
             }
-            [
-                x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
-            ]
+            x
         }};
     }
 
     /// One quarter round on four state words, each a register of 16 lanes.
     macro_rules! quarter_round {
-        ($a:ident, $b:ident, $c:ident, $d:ident) => {
+        ($a:expr, $b:expr, $c:expr, $d:expr) => {
             $a = _mm512_add_epi32($a, $b);
             $d = _mm512_rol_epi32::<16>(_mm512_xor_si512($d, $a));
             $c = _mm512_add_epi32($c, $d);
@@ -253,7 +249,7 @@ mod x86 {
     /// One quarter round on four state words, each a register of 8 lanes: rotations
     /// by 16 and 8 bits as byte shuffles, by 12 and 7 as two shifts.
     macro_rules! quarter_round_256 {
-        ($a:ident, $b:ident, $c:ident, $d:ident, $rot16:ident, $rot8:ident) => {
+        ($a:expr, $b:expr, $c:expr, $d:expr, $rot16:ident, $rot8:ident) => {
             $a = _mm256_add_epi32($a, $b);
             $d = _mm256_shuffle_epi8(_mm256_xor_si256($d, $a), $rot16);
             $c = _mm256_add_epi32($c, $d);
@@ -267,10 +263,39 @@ mod x86 {
         };
     }
 
+    /// One quarter round on four words of a scalar state.
+    fn quarter_round_u32(x: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
+        x[a] = x[a].wrapping_add(x[b]);
+        x[d] = (x[d] ^ x[a]).rotate_left(16);
+        x[c] = x[c].wrapping_add(x[d]);
+        x[b] = (x[b] ^ x[c]).rotate_left(12);
+        x[a] = x[a].wrapping_add(x[b]);
+        x[d] = (x[d] ^ x[a]).rotate_left(8);
+        x[c] = x[c].wrapping_add(x[d]);
+        x[b] = (x[b] ^ x[c]).rotate_left(7);
+    }
+
+    /// Block `counter`'s words of columns 0, 1 and 3 after the first column round, for
+    /// streams whose id has the high word `stream_high`. Those columns hold the
+    /// constants, the key, the block counter and that high word, so they are the same
+    /// for every stream that shares it, and are computed once, as scalars, rather than
+    /// in every lane: three of the 32 quarter rounds of a block. Column 2 (words 2, 6,
+    /// 10 and 14, the last the stream id's low word) is left as the initial state has it.
+    fn shared_columns(key: &[u32; 8], counter: u64, stream_high: u32) -> [u32; 16] {
+        let counter = [counter as u32, (counter >> 32) as u32];
+        let mut x = initial_state(CONSTANTS, *key, counter, [0, stream_high]);
+        for column in [0, 1, 3] {
+            quarter_round_u32(&mut x, column, column + 4, column + 8, column + 12);
+        }
+        x
+    }
+
     /// ChaCha8's block function on 8 lanes: four double rounds on `init`, then `init`
-    /// added back.
+    /// added back. Where the lanes' streams share the high word of their id, `shared`
+    /// holds the words of columns 0, 1 and 3 after the first column round
+    /// ([`shared_columns`]), and only column 2 takes that round in the lanes.
     #[target_feature(enable = "avx2")]
-    fn chacha8_256(init: &[__m256i; 16]) -> [__m256i; 16] {
+    fn chacha8_256(init: &[__m256i; 16], shared: Option<&[u32; 16]>) -> [__m256i; 16] {
         let rot16 = _mm256_set_epi8(
             13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11, 10, 5,
             4, 7, 6, 1, 0, 3, 2,
@@ -279,11 +304,29 @@ mod x86 {
             14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3, 14, 13, 12, 15, 10, 9, 8, 11, 6,
             5, 4, 7, 2, 1, 0, 3,
         );
-        let mut out = double_rounds!(*init, quarter_round_256, rot16, rot8);
-        for (x, i) in out.iter_mut().zip(init) {
+        let mut x = *init;
+        match shared {
+            Some(words) => {
+                for (i, (x, &word)) in x.iter_mut().zip(words).enumerate() {
+                    if i % 4 != 2 {
+                        *x = _mm256_set1_epi32(word as i32);
+                    }
+                }
+                quarter_round_256!(x[2], x[6], x[10], x[14], rot16, rot8);
+            }
+            None => {
+                column_round!(x, quarter_round_256, rot16, rot8);
+            }
+        }
+        diagonal_round!(x, quarter_round_256, rot16, rot8);
+        for _ in 1..4 {
+            column_round!(x, quarter_round_256, rot16, rot8);
+            diagonal_round!(x, quarter_round_256, rot16, rot8);
+        }
+        for (x, i) in x.iter_mut().zip(init) {
             *x = _mm256_add_epi32(*x, *i);
         }
-        out
+        x
     }
 
     /// [`super::StreamLanes::fill`] for 16 lanes, as two halves of 8.
@@ -292,6 +335,7 @@ mod x86 {
     /// The processor must have AVX2, and `out` must hold `8 · blocks · 16` words.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn fill_avx2(key: &[u32; 8], first: u64, blocks: usize, out: &mut [u64]) {
+        let key_words = key;
         let constant = CONSTANTS.map(|c| _mm256_set1_epi32(c as i32));
         let key = key.map(|k| _mm256_set1_epi32(k as i32));
         for half in 0..2 {
@@ -299,6 +343,9 @@ mod x86 {
                 std::array::from_fn(|l| first.wrapping_add((8 * half + l) as u64));
             let low: [u32; 8] = streams.map(|s| s as u32);
             let high: [u32; 8] = streams.map(|s| (s >> 32) as u32);
+            // The 8 streams share their id's high word unless their ids cross a multiple
+            // of 2³² (never below 2³² draws).
+            let shared_high = high.iter().all(|&h| h == high[0]);
             // SAFETY: unaligned loads of 32 bytes from arrays of 32 bytes.
             let (stream_low, stream_high) = unsafe {
                 (
@@ -317,7 +364,10 @@ mod x86 {
                     ],
                     [stream_low, stream_high],
                 );
-                let r = chacha8_256(&init);
+                // Scalar work beside the lanes' (computing it once for both halves, in
+                // a loop over blocks outside the halves', was slower).
+                let shared = shared_high.then(|| shared_columns(key_words, counter, high[0]));
+                let r = chacha8_256(&init, shared.as_ref());
                 for word in 0..8 {
                     let (low, high) = (r[2 * word], r[2 * word + 1]);
                     // The 64-bit words of lanes 0, 1, 4, 5 and of lanes 2, 3, 6, 7.
@@ -359,7 +409,8 @@ mod tests {
             .into_iter()
             .filter_map(StreamLanes::on)
             .collect();
-        // Streams whose low word carries into the high one, and the last ones.
+        // Streams whose low word carries into the high one (a half of 8 whose ids do
+        // not share the high word), and the last ones.
         for first in [0, 5, u64::from(u32::MAX) - 6, u64::MAX - 15] {
             for &lanes in &kernels {
                 let blocks = 21;
