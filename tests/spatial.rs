@@ -153,6 +153,35 @@ fn gravity_flows_are_symmetric_when_exponents_and_hubs_are() {
     assert!((f01.1 / f10.1 - 1.5).abs() < 1e-12);
 }
 
+/// A link flow's index is 100 × the flow over its base-year flow: with both gravity
+/// exponents 1, no new links and constant hubs, 100 × R_o(t) R_d(t), R being a node's
+/// real output over its base year's. The nodes grow apart (an impulse to one node's
+/// services for two years, spread by ρ), and R is read back from their real GDP
+/// growth, an output of its own.
+#[test]
+fn a_flows_index_is_its_nodes_real_output_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    let impulse = "\n[[impulses]]\nnode = \"Solo\"\nsector = \"service\"\nfrom = 2022\nto = 2023\nsize = 3.0\n";
+    let r = run(&scenario_with(dir.path(), &[], impulse), 2);
+    let real_output = |node: &str, year: i32| {
+        let growth = value(&r, node, "gdp_real_growth", year);
+        (1.0 + growth / 100.0).powi(year - 2020)
+    };
+    assert!(real_output("Solo", 2025) > real_output("Near", 2025) * 1.01);
+    assert_eq!(r.flows.len(), 10, "two links over five years");
+    for f in &r.flows {
+        let expected = 100.0 * real_output(&f.origin, f.year) * real_output(&f.destination, f.year);
+        assert!(
+            ((f.mean - expected) / expected).abs() < 1e-9,
+            "{}→{} {}: {} against {expected}",
+            f.origin,
+            f.destination,
+            f.year,
+            f.mean
+        );
+    }
+}
+
 /// The layout of `scn` and the paths of its first `draws` draws (seed 3).
 fn simulate_batch(scn: &Scenario, draws: usize) -> (Layout, PathBatch) {
     let model = Model::new(scn).unwrap();

@@ -159,12 +159,19 @@ pub struct PathBatch {
     /// The link flows the layout records (only those: K² values a year would otherwise
     /// be kept for nothing).
     pub(super) flows: Vec<Flow>,
-    /// The recorded flows gravity computes from origin `i` in year offset `t`, at
-    /// `flows_from[t * k + i]`: in the base year all of that origin's, as the base of
-    /// their index; in a later year those recorded in it.
+    /// The recorded flows gravity computes from origin `i` in year offset `t` ≥ 1, at
+    /// `flows_from[t * k + i]`.
     pub(super) flows_from: Vec<Vec<usize>>,
-    /// Each recorded flow in the base year (gravity units), one lane per flow.
-    pub(super) flow_base: Vec<f64>,
+    /// The links (origin, destination) of the recorded flows, each once, in the order
+    /// of their first flow.
+    pub(super) links: Vec<(usize, usize)>,
+    /// The links from origin `i`, at `links_from[i]`.
+    pub(super) links_from: Vec<Vec<usize>>,
+    /// The link of each recorded flow.
+    pub(super) link_of: Vec<usize>,
+    /// 100 over each link's flow in the base year (gravity units), one lane per link:
+    /// the factor of the index of every flow on it.
+    pub(super) flow_scale: Vec<f64>,
     /// Each recorded flow in its year as an index (base year = 100).
     pub(super) flow_index: Vec<f64>,
 }
@@ -182,9 +189,18 @@ impl PathBatch {
         debug_assert!(stride >= capacity);
         let n = k * (years + 1) * stride;
         let mut flows_from = vec![Vec::new(); k * (years + 1)];
+        let (mut links, mut links_from, mut link_of) =
+            (Vec::new(), vec![Vec::new(); k], Vec::new());
+        // Each link's index among `links`, by origin and destination, once it has one.
+        let mut link_at = vec![None; k * k];
         for (f, flow) in flows.iter().enumerate() {
-            flows_from[flow.origin].push(f);
             flows_from[flow.t * k + flow.origin].push(f);
+            let l = *link_at[flow.origin * k + flow.destination].get_or_insert_with(|| {
+                links_from[flow.origin].push(links.len());
+                links.push((flow.origin, flow.destination));
+                links.len() - 1
+            });
+            link_of.push(l);
         }
         PathBatch {
             capacity,
@@ -197,14 +213,19 @@ impl PathBatch {
             service_emp: vec![0.0; n],
             non_service_emp: vec![0.0; n],
             logistics: vec![0.0; n],
-            flow_base: vec![0.0; flows.len() * stride],
+            flow_scale: vec![0.0; links.len() * stride],
             flow_index: vec![0.0; flows.len() * stride],
             flows: flows.to_vec(),
             flows_from,
+            links,
+            links_from,
+            link_of,
         }
     }
 
-    /// Values one draw's path takes in a batch that records `flows` link flows.
+    /// Values one draw's path takes, at most, in a batch that records `flows` link
+    /// flows: its levels, each flow's index and each link's factor (no more links
+    /// than flows).
     pub fn values_per_draw(k: usize, years: usize, flows: usize) -> usize {
         7 * k * (years + 1) + 2 * flows
     }
@@ -217,9 +238,8 @@ impl PathBatch {
     /// Recorded link flow `f` (the layout's `flows[f]`) of draw `d` of the batch, in
     /// gravity units (h ys_i^a ys_j^b d^(−θ)): in the base year, and in its year.
     pub fn flow(&self, f: usize, d: usize) -> (f64, f64) {
-        let at = f * self.stride + d;
-        let base = self.flow_base[at];
-        (base, base * self.flow_index[at] / 100.0)
+        let scale = self.flow_scale[self.link_of[f] * self.stride + d];
+        (100.0 / scale, self.flow_index[f * self.stride + d] / scale)
     }
 }
 

@@ -469,24 +469,27 @@ impl Model {
                 }
                 activity[start..start + len].copy_from_slice(sums);
             });
+            if t == 0 {
+                // Each link's index factor, 100 over its base-year flow: one division
+                // a link and draw, shared by the link's flows of every year (a division
+                // a flow and year was a loop bound by the divider, 2% of a baseline
+                // run).
+                for &l in &b.links_from[i] {
+                    let j = b.links[l].1;
+                    let (dij, y) = (decay[i * k + j], &dest[j * cap..]);
+                    let scales = b.flow_scale[l * bc..l * bc + n].iter_mut();
+                    for ((scale, o), y) in scales.zip(origin.iter()).zip(y) {
+                        *scale = 100.0 / (o * dij * y);
+                    }
+                }
+            }
             for &f in &b.flows_from[t * k + i] {
-                let flow = &b.flows[f];
-                let (dij, y) = (
-                    decay[i * k + flow.destination],
-                    &dest[flow.destination * cap..],
-                );
-                let lane = f * bc..f * bc + n;
-                if t == 0 {
-                    for ((base, o), y) in b.flow_base[lane].iter_mut().zip(origin.iter()).zip(y) {
-                        *base = o * dij * y;
-                    }
-                } else {
-                    let base = &b.flow_base[lane.clone()];
-                    let index = &mut b.flow_index[lane];
-                    for (((x, base), o), y) in index.iter_mut().zip(base).zip(origin.iter()).zip(y)
-                    {
-                        *x = 100.0 * (o * dij * y) / base;
-                    }
+                let (j, l) = (b.flows[f].destination, b.link_of[f]);
+                let (dij, y) = (decay[i * k + j], &dest[j * cap..]);
+                let scale = &b.flow_scale[l * bc..l * bc + n];
+                let index = &mut b.flow_index[f * bc..f * bc + n];
+                for (((x, scale), o), y) in index.iter_mut().zip(scale).zip(origin.iter()).zip(y) {
+                    *x = (o * dij * y) * scale;
                 }
             }
         }
