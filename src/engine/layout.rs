@@ -498,7 +498,7 @@ fn in_root_range(r: f64) -> bool {
 }
 
 /// Division-free Newton steps towards r^(−1/N) for a ratio r in [1/2, 2], from
-/// [`inverse_start`]: two bring it within 10⁻¹⁰ for every ratio in range and N ≤ 10
+/// a fitted start: two bring it within 10⁻¹⁰ for every ratio in range and N ≤ 10
 /// (the start within 1.1·10⁻³, each step about squaring the error), far inside the
 /// 3·10⁻⁹ from which the final Newton step still gives a root within two units in the
 /// last place. The tests check the roots over the range, and from starts three times
