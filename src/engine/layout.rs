@@ -162,11 +162,10 @@ pub struct PathBatch {
     /// The recorded flows gravity computes from origin `i` in year offset `t` ≥ 1, at
     /// `flows_from[t * k + i]`.
     pub(super) flows_from: Vec<Vec<usize>>,
-    /// The links (origin, destination) of the recorded flows, each once, in the order
-    /// of their first flow.
-    pub(super) links: Vec<(usize, usize)>,
-    /// The links from origin `i`, at `links_from[i]`.
-    pub(super) links_from: Vec<Vec<usize>>,
+    /// The links of the recorded flows from origin `i`, at `links_from[i]`: each link
+    /// once, as (its index, its destination), links numbered in the order of their
+    /// first flow.
+    pub(super) links_from: Vec<Vec<(usize, usize)>>,
     /// The link of each recorded flow.
     pub(super) link_of: Vec<usize>,
     /// 100 over each link's flow in the base year (gravity units), one lane per link:
@@ -189,16 +188,15 @@ impl PathBatch {
         debug_assert!(stride >= capacity);
         let n = k * (years + 1) * stride;
         let mut flows_from = vec![Vec::new(); k * (years + 1)];
-        let (mut links, mut links_from, mut link_of) =
-            (Vec::new(), vec![Vec::new(); k], Vec::new());
-        // Each link's index among `links`, by origin and destination, once it has one.
+        let (mut links, mut links_from, mut link_of) = (0, vec![Vec::new(); k], Vec::new());
+        // Each link's index, by origin and destination, once it has one.
         let mut link_at = vec![None; k * k];
         for (f, flow) in flows.iter().enumerate() {
             flows_from[flow.t * k + flow.origin].push(f);
             let l = *link_at[flow.origin * k + flow.destination].get_or_insert_with(|| {
-                links_from[flow.origin].push(links.len());
-                links.push((flow.origin, flow.destination));
-                links.len() - 1
+                links_from[flow.origin].push((links, flow.destination));
+                links += 1;
+                links - 1
             });
             link_of.push(l);
         }
@@ -213,11 +211,10 @@ impl PathBatch {
             service_emp: vec![0.0; n],
             non_service_emp: vec![0.0; n],
             logistics: vec![0.0; n],
-            flow_scale: vec![0.0; links.len() * stride],
+            flow_scale: vec![0.0; links * stride],
             flow_index: vec![0.0; flows.len() * stride],
             flows: flows.to_vec(),
             flows_from,
-            links,
             links_from,
             link_of,
         }

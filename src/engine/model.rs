@@ -474,8 +474,7 @@ impl Model {
                 // a link and draw, shared by the link's flows of every year (a division
                 // a flow and year was a loop bound by the divider, 2% of a baseline
                 // run).
-                for &l in &b.links_from[i] {
-                    let j = b.links[l].1;
+                for &(l, j) in &b.links_from[i] {
                     let (dij, y) = (decay[i * k + j], &dest[j * cap..]);
                     let scales = b.flow_scale[l * bc..l * bc + n].iter_mut();
                     for ((scale, o), y) in scales.zip(origin.iter()).zip(y) {
