@@ -12,7 +12,7 @@ use ndarray::Array2;
 use crate::data::NodeInfo;
 use crate::error::{Error, Result};
 use crate::scenario::WeightScheme;
-use crate::tiles::combine_lanes;
+use crate::tiles::{PAIRED_ROWS_FROM, combine_lanes, combine_lanes_pair};
 
 /// Mean Earth radius, km.
 const EARTH_RADIUS_KM: f64 = 6371.0;
@@ -89,14 +89,43 @@ fn raw_weights(dist: &Array2<f64>, scheme: WeightScheme) -> (Array2<f64>, Vec<f6
 #[inline(always)]
 pub fn mat_vec_lanes(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize) {
     let k = out.len() / cap;
-    for (i, o) in out.chunks_mut(cap).enumerate() {
-        let row = &m[i * k..(i + 1) * k];
+    let row = |i: usize| &m[i * k..(i + 1) * k];
+    if k < PAIRED_ROWS_FROM {
+        for (i, o) in out.chunks_mut(cap).enumerate() {
+            combine_lanes(
+                n,
+                row(i),
+                |j| &x[j * cap..],
+                |start, sums| {
+                    o[start..start + sums.len()].copy_from_slice(sums);
+                },
+            );
+        }
+        return;
+    }
+    // Two rows at a time, each lane's tile read once for both.
+    let mut pairs = out.chunks_exact_mut(2 * cap);
+    for (p, pair) in (&mut pairs).enumerate() {
+        let (first, second) = pair.split_at_mut(cap);
+        combine_lanes_pair(
+            n,
+            row(2 * p),
+            row(2 * p + 1),
+            |j| &x[j * cap..],
+            |r, start, sums| {
+                let o = if r == 0 { &mut *first } else { &mut *second };
+                o[start..start + sums.len()].copy_from_slice(sums);
+            },
+        );
+    }
+    let last = pairs.into_remainder();
+    if !last.is_empty() {
         combine_lanes(
             n,
-            row,
+            row(k - 1),
             |j| &x[j * cap..],
             |start, sums| {
-                o[start..start + sums.len()].copy_from_slice(sums);
+                last[start..start + sums.len()].copy_from_slice(sums);
             },
         );
     }
@@ -305,5 +334,34 @@ mod tests {
         }
         // Nearest neighbours are not symmetric here: no factored form.
         assert!(SpectralMultiplier::new(&d, WeightScheme::Nearest { k: 1 }).is_none());
+    }
+
+    /// A matrix applied to many draws' lanes gives each draw the sums of its own scalar
+    /// product, to the bit, whether its rows run one at a time (K below
+    /// [`PAIRED_ROWS_FROM`]) or two at a time, with a row left over (K odd) or not.
+    #[test]
+    fn lane_products_are_each_draws_own() {
+        for k in [3, PAIRED_ROWS_FROM - 1, PAIRED_ROWS_FROM, 17, 40] {
+            let cap = 37;
+            let m: Vec<f64> = (0..k * k).map(|i| (0.37 * i as f64).sin()).collect();
+            let x: Vec<f64> = (0..k * cap)
+                .map(|i| (1.3 * i as f64).cos() * 1e3 / (1.0 + i as f64))
+                .collect();
+            for n in [1, 16, 33, cap] {
+                let mut out = vec![f64::NAN; k * cap];
+                mat_vec_lanes(&m, &x, &mut out, cap, n);
+                for i in 0..k {
+                    for d in 0..n {
+                        let own: f64 = (0..k).map(|j| m[i * k + j] * x[j * cap + d]).sum();
+                        let got = out[i * cap + d];
+                        assert_eq!(
+                            got.to_bits(),
+                            own.to_bits(),
+                            "k {k}, n {n}, row {i}, draw {d}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -318,8 +318,9 @@ fn some_series_stored_are_those_series_of_a_full_simulation() {
 /// a short batch) and whichever copy simulates it (the AVX-512 copy computes a batch's
 /// streams 16 at a time, so batches of 7 and 20 end in part of a group; sums run a
 /// tile of 16 draws at a time, so batches of 7, 20 and the last of 72 end in a part
-/// tile): with ρ uncertain, jumps and a tracked observation, and on the shipped
-/// baseline.
+/// tile): with ρ uncertain, jumps and a tracked observation, on the shipped
+/// baseline, and on the 13 cities (whose 26 rows of shock correlations run two at a
+/// time).
 #[test]
 fn a_draws_series_do_not_depend_on_its_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,6 +331,7 @@ fn a_draws_series_do_not_depend_on_its_batch() {
     for scn in [
         load(&path).unwrap(),
         load(&common::shipped("baseline.toml")).unwrap(),
+        load(&common::shipped("hunan-13.toml")).unwrap(),
     ] {
         let model = Model::new(&scn).unwrap();
         let layout = Layout::new(&scn);

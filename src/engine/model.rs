@@ -646,15 +646,37 @@ impl Model {
         for t in 1..=self.years {
             let year = s.base_year + t as i32;
             // 1. Correlated shocks u = D L z; 2. persistence e = φ e + u. (L z) runs a
-            // tile of draws at a time in registers, straight into e.
-            for a in 0..n2 {
+            // tile of draws at a time in registers, straight into e: row by row for a
+            // few nodes, two rows at a time for many (2K is even), each shock's tile
+            // then read once for both.
+            let chol = |a: usize| &self.chol[a * n2..=a * n2 + a];
+            let short = if n2 < tiles::PAIRED_ROWS_FROM { n2 } else { 0 };
+            for a in 0..short {
                 let (vol, e) = (self.vol[a], &mut ws.e[lane(a)]);
-                let chol = &self.chol[a * n2..=a * n2 + a];
                 tiles::combine_lanes(
                     n,
-                    chol,
+                    chol(a),
                     |z| &terms[lane(slots.z(t, z))],
                     |start, lz| {
+                        for (e, lz) in e[start..start + lz.len()].iter_mut().zip(lz) {
+                            *e = phi * *e + vol * lz;
+                        }
+                    },
+                );
+            }
+            for a in (short..n2).step_by(2) {
+                let (first, second) = ws.e[a * c..(a + 2) * c].split_at_mut(c);
+                tiles::combine_lanes_pair(
+                    n,
+                    chol(a),
+                    chol(a + 1),
+                    |z| &terms[lane(slots.z(t, z))],
+                    |r, start, lz| {
+                        let (e, vol) = if r == 0 {
+                            (&mut *first, self.vol[a])
+                        } else {
+                            (&mut *second, self.vol[a + 1])
+                        };
                         for (e, lz) in e[start..start + lz.len()].iter_mut().zip(lz) {
                             *e = phi * *e + vol * lz;
                         }
