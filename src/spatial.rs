@@ -12,7 +12,7 @@ use ndarray::Array2;
 use crate::data::NodeInfo;
 use crate::error::{Error, Result};
 use crate::scenario::WeightScheme;
-use crate::tiles::{PAIRED_ROWS_FROM, combine_lanes, combine_lanes_pair};
+use crate::tiles::{combine_lanes, combine_lanes_pair};
 
 /// Mean Earth radius, km.
 const EARTH_RADIUS_KM: f64 = 6371.0;
@@ -84,13 +84,21 @@ fn raw_weights(dist: &Array2<f64>, scheme: WeightScheme) -> (Array2<f64>, Vec<f6
 /// `out = m x` for each of `n` draws stored lane by lane (entry `i` of draw `d` at
 /// `[i * cap + d]`), with a row-major K×K `m` shared by all draws (K = `out.len() /
 /// cap`). Each sum runs from −0 in column order, as `Iterator::sum` does, so a draw
-/// gets the same bits as a scalar product gives it alone.
+/// gets the same bits as a scalar product gives it alone. With `paired_from` rows or
+/// more, rows run two at a time, each lane's tile read once for both (the same sums).
 // Inlined into every copy of the per-block pipeline (`engine::simd`).
 #[inline(always)]
-pub fn mat_vec_lanes(m: &[f64], x: &[f64], out: &mut [f64], cap: usize, n: usize) {
+pub fn mat_vec_lanes(
+    m: &[f64],
+    x: &[f64],
+    out: &mut [f64],
+    cap: usize,
+    n: usize,
+    paired_from: usize,
+) {
     let k = out.len() / cap;
     let row = |i: usize| &m[i * k..(i + 1) * k];
-    if k < PAIRED_ROWS_FROM {
+    if k < paired_from {
         for (i, o) in out.chunks_mut(cap).enumerate() {
             combine_lanes(
                 n,
@@ -209,9 +217,10 @@ impl SpectralMultiplier {
     /// [`SpectralMultiplier::apply`] for `n` draws at once, each quantity stored lane by
     /// lane (entry `i` of draw `d` at `[i * cap + d]`, `d < n ≤ cap`), each draw with its
     /// own `scales`: every draw gets the same bits as `apply` gives it alone, in loops
-    /// over draws that the compiler vectorizes.
+    /// over draws that the compiler vectorizes (`paired_from`: see [`mat_vec_lanes`]).
     // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)] // the lanes' layout, as `mat_vec_lanes` takes it
     pub fn apply_lanes(
         &self,
         scales: &[f64],
@@ -220,14 +229,15 @@ impl SpectralMultiplier {
         out: &mut [f64],
         cap: usize,
         n: usize,
+        paired_from: usize,
     ) {
-        mat_vec_lanes(&self.right, x, tmp, cap, n);
+        mat_vec_lanes(&self.right, x, tmp, cap, n, paired_from);
         for (t, s) in tmp.chunks_mut(cap).zip(scales.chunks(cap)) {
             for (t, s) in t[..n].iter_mut().zip(&s[..n]) {
                 *t *= s;
             }
         }
-        mat_vec_lanes(&self.left, tmp, out, cap, n);
+        mat_vec_lanes(&self.left, tmp, out, cap, n, paired_from);
     }
 
     /// M(ρ) as a matrix (for checks; the engine applies it without forming it).
@@ -267,6 +277,7 @@ pub fn multiplier(w: &Array2<f64>, rho: f64) -> Result<Array2<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tiles::PAIRED_ROWS_FROM;
 
     fn node(name: &str, lon: f64, lat: f64) -> NodeInfo {
         NodeInfo {
@@ -337,11 +348,19 @@ mod tests {
     }
 
     /// A matrix applied to many draws' lanes gives each draw the sums of its own scalar
-    /// product, to the bit, whether its rows run one at a time (K below
-    /// [`PAIRED_ROWS_FROM`]) or two at a time, with a row left over (K odd) or not.
+    /// product, to the bit, whether its rows run one at a time (K below the vector
+    /// copies' [`PAIRED_ROWS_FROM`], or never paired) or two at a time, with a row left
+    /// over (K odd) or not.
     #[test]
     fn lane_products_are_each_draws_own() {
-        for k in [3, PAIRED_ROWS_FROM - 1, PAIRED_ROWS_FROM, 17, 40] {
+        for (k, paired_from) in [
+            (3, PAIRED_ROWS_FROM),
+            (PAIRED_ROWS_FROM - 1, PAIRED_ROWS_FROM),
+            (PAIRED_ROWS_FROM, PAIRED_ROWS_FROM),
+            (17, PAIRED_ROWS_FROM),
+            (40, PAIRED_ROWS_FROM),
+            (40, usize::MAX),
+        ] {
             let cap = 37;
             let m: Vec<f64> = (0..k * k).map(|i| (0.37 * i as f64).sin()).collect();
             let x: Vec<f64> = (0..k * cap)
@@ -349,7 +368,7 @@ mod tests {
                 .collect();
             for n in [1, 16, 33, cap] {
                 let mut out = vec![f64::NAN; k * cap];
-                mat_vec_lanes(&m, &x, &mut out, cap, n);
+                mat_vec_lanes(&m, &x, &mut out, cap, n, paired_from);
                 for i in 0..k {
                     for d in 0..n {
                         let own: f64 = (0..k).map(|j| m[i * k + j] * x[j * cap + d]).sum();

@@ -57,11 +57,12 @@ pub fn combine_lanes<'a>(
     });
 }
 
-/// Rows of weights from which products run two rows at a time
-/// ([`combine_lanes_pair`]); fewer rows run one at a time ([`combine_lanes`]). With
-/// 120 nodes, pairs took 8% off a run (the shock correlations' 240 rows and the
-/// spatial multiplier's 120); with the baseline's 8 and 4 rows they cost 3%; with the
-/// 13 cities' 26 rows of shock correlations they were even.
+/// Rows of weights from which the AVX2 and AVX-512 copies run products two rows at a
+/// time ([`combine_lanes_pair`]); fewer rows run one at a time ([`combine_lanes`]).
+/// With 120 nodes, pairs took 8% off a run on the AVX2 copy (the shock correlations'
+/// 240 rows and the spatial multiplier's 120); with the baseline's 8 and 4 rows they
+/// cost 3%; with the 13 cities' 26 rows of shock correlations they were even. (The
+/// portable copy never pairs: see `engine::simd`.)
 pub const PAIRED_ROWS_FROM: usize = 16;
 
 /// [`combine_lanes`] for two rows of weights at once: for each of `n` draws d, the

@@ -527,7 +527,7 @@ impl Model {
                 }
             }
         }
-        self.dynamics(n, ws, batch);
+        self.dynamics(n, ws, batch, simd.paired_rows_from());
         Ok(())
     }
 
@@ -601,10 +601,11 @@ impl Model {
     }
 
     /// The annual dynamics of the first `n` draws of `ws` (their random terms drawn)
-    /// into `b`, each step a loop over draws.
+    /// into `b`, each step a loop over draws; products with `paired_from` rows or more
+    /// run two rows at a time ([`Simd::paired_rows_from`]).
     // Inlined into every copy of the per-block pipeline (`engine::simd`).
     #[inline(always)]
-    fn dynamics(&self, n: usize, ws: &mut Workspace, b: &mut PathBatch) {
+    fn dynamics(&self, n: usize, ws: &mut Workspace, b: &mut PathBatch, paired_from: usize) {
         let s = &self.scenario;
         let (k, c) = (self.k, ws.cap);
         let (w, bc) = (b.width, b.stride);
@@ -650,7 +651,7 @@ impl Model {
             // few nodes, two rows at a time for many (2K is even), each shock's tile
             // then read once for both.
             let chol = |a: usize| &self.chol[a * n2..=a * n2 + a];
-            let short = if n2 < tiles::PAIRED_ROWS_FROM { n2 } else { 0 };
+            let short = if n2 < paired_from { n2 } else { 0 };
             for a in 0..short {
                 let (vol, e) = (self.vol[a], &mut ws.e[lane(a)]);
                 tiles::combine_lanes(
@@ -727,10 +728,10 @@ impl Model {
                 let dev = &ws.dev[off * c..(off + k) * c];
                 let g = &mut ws.g[off * c..(off + k) * c];
                 match &self.regimes[r].spread {
-                    Spread::Fixed(m) => spatial::mat_vec_lanes(m, dev, g, c, n),
+                    Spread::Fixed(m) => spatial::mat_vec_lanes(m, dev, g, c, n, paired_from),
                     Spread::General(_) => mat_vec_each(&ws.m[r], dev, g, c, n),
                     Spread::Spectral(spectral) => {
-                        spectral.apply_lanes(&ws.m[r], dev, &mut ws.tmp, g, c, n)
+                        spectral.apply_lanes(&ws.m[r], dev, &mut ws.tmp, g, c, n, paired_from)
                     }
                 }
                 for i in 0..k {
