@@ -98,22 +98,11 @@ pub fn mat_vec_lanes(
 ) {
     let k = out.len() / cap;
     let row = |i: usize| &m[i * k..(i + 1) * k];
-    if k < paired_from {
-        for (i, o) in out.chunks_mut(cap).enumerate() {
-            combine_lanes(
-                n,
-                row(i),
-                |j| &x[j * cap..],
-                |start, sums| {
-                    o[start..start + sums.len()].copy_from_slice(sums);
-                },
-            );
-        }
-        return;
-    }
-    // Two rows at a time, each lane's tile read once for both.
-    let mut pairs = out.chunks_exact_mut(2 * cap);
-    for (p, pair) in (&mut pairs).enumerate() {
+    // Two rows at a time from `paired_from` rows on, each lane's tile read once for
+    // both; the other rows (all of them below, the last of an odd K above) one at a time.
+    let paired = if k < paired_from { 0 } else { k / 2 };
+    let (pairs, singles) = out.split_at_mut(2 * paired * cap);
+    for (p, pair) in pairs.chunks_exact_mut(2 * cap).enumerate() {
         let (first, second) = pair.split_at_mut(cap);
         combine_lanes_pair(
             n,
@@ -126,14 +115,13 @@ pub fn mat_vec_lanes(
             },
         );
     }
-    let last = pairs.into_remainder();
-    if !last.is_empty() {
+    for (i, o) in singles.chunks_mut(cap).enumerate() {
         combine_lanes(
             n,
-            row(k - 1),
+            row(2 * paired + i),
             |j| &x[j * cap..],
             |start, sums| {
-                last[start..start + sums.len()].copy_from_slice(sums);
+                o[start..start + sums.len()].copy_from_slice(sums);
             },
         );
     }
